@@ -1,0 +1,286 @@
+// mDNS discovery for one Rollcall group, optionally confined to one network interface.
+// Written on multicast-dns directly because @libp2p/mdns has no interface option: it joins the
+// multicast group on every interface and its queries leaked onto other segments (STACK-NOTES).
+// Wire format follows the libp2p mDNS spec as @libp2p/mdns does (PTR to "<name>.<service>",
+// TXT "dnsaddr=<multiaddr>/p2p/<id>"), but the service name carries the group, so groups never
+// mix, and the instance name is the peer id.
+
+import { createHash } from 'node:crypto'
+import { networkInterfaces } from 'node:os'
+import type { RemoteInfo } from 'node:dgram'
+import multicastDns from 'multicast-dns'
+import type { Answer } from 'dns-packet'
+import { multiaddr } from '@multiformats/multiaddr'
+
+export const MDNS_DEFAULT_INTERVAL_MS = 10_000
+/** Answer queries at most this often; later queries in the window get one deferred answer. Bounds the N² answer storm. */
+export const MDNS_MIN_RESPONSE_GAP_MS = 1_000
+/** TXT strings are limited to 255 bytes (RFC 6763 §6.1); more addrs than this is not a lab machine. */
+const MAX_ANNOUNCED_ADDRS = 8
+const MAX_TXT_BYTES = 255
+/** Per response packet: ignore the rest, so a hostile packet cannot make us parse thousands of records. */
+const MAX_PEERS_PER_RESPONSE = 16
+const MAX_ADDRS_PER_PEER = 16
+/** DNS labels are at most 63 bytes. */
+const MAX_LABEL_CHARS = 63
+
+export class MdnsInterfaceError extends Error {
+  override name = 'MdnsInterfaceError'
+}
+
+export interface ResolvedInterface {
+  name: string
+  address: string
+  netmask: string
+  internal: boolean
+}
+
+/** The IPv4 address of interface `name`; a clear error listing the available interfaces otherwise. */
+export function resolveInterface(name: string): ResolvedInterface {
+  const all = networkInterfaces()
+  const describe = (): string =>
+    Object.entries(all)
+      .map(([n, addrs]) => `${n} (${(addrs ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address).join(', ') || 'no IPv4'})`)
+      .join(', ')
+  const entries = all[name]
+  if (entries === undefined) throw new MdnsInterfaceError(`unknown network interface "${name}"; available: ${describe()}`)
+  const v4 = entries.find((a) => a.family === 'IPv4')
+  if (v4 === undefined) throw new MdnsInterfaceError(`network interface "${name}" has no IPv4 address; available: ${describe()}`)
+  return { name, address: v4.address, netmask: v4.netmask, internal: v4.internal }
+}
+
+/**
+ * `_rollcall-<group>._tcp.local`, with the group reduced to DNS-safe characters plus a hash of
+ * the exact group string, so "Lab A" and "lab-a" stay apart even though they sanitize alike.
+ */
+export function mdnsServiceName(group: string): string {
+  const hash = createHash('sha256').update(group).digest('hex').slice(0, 8)
+  const prefix = '_rollcall-'
+  const room = MAX_LABEL_CHARS - prefix.length - hash.length - 1
+  const safe = group
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, room)
+    .replace(/-+$/, '')
+  return `${prefix}${safe === '' ? '' : safe + '-'}${hash}._tcp.local`
+}
+
+export interface MdnsPeer {
+  id: string
+  /** Multiaddrs with /p2p/<id>. */
+  addrs: string[]
+}
+
+export interface MdnsDiscoveryOptions {
+  group: string
+  peerId: string
+  /** Our current dialable multiaddrs (with /p2p/); filtered here to the chosen interface. */
+  getAddrs(): string[]
+  /** Interface name such as "eth0". Absent: all interfaces (multicast-dns default), loopback addrs not announced. */
+  interface?: string
+  intervalMs?: number
+  minResponseGapMs?: number
+  /** UDP port; 5353 unless a test wants its own. */
+  port?: number
+  onPeer(peer: MdnsPeer): void
+  log?(level: 'info' | 'warn', msg: string, data?: Record<string, unknown>): void
+}
+
+export class MdnsDiscovery {
+  readonly serviceName: string
+  private readonly iface: ResolvedInterface | undefined
+  private readonly intervalMs: number
+  private readonly minResponseGapMs: number
+  private mdns: multicastDns.MulticastDNS | undefined
+  private queryTimer: ReturnType<typeof setInterval> | undefined
+  private responseTimer: ReturnType<typeof setTimeout> | undefined
+  private lastResponseAtMs = 0
+
+  constructor(private readonly opts: MdnsDiscoveryOptions) {
+    this.serviceName = mdnsServiceName(opts.group)
+    this.iface = opts.interface !== undefined ? resolveInterface(opts.interface) : undefined
+    this.intervalMs = opts.intervalMs ?? MDNS_DEFAULT_INTERVAL_MS
+    this.minResponseGapMs = opts.minResponseGapMs ?? MDNS_MIN_RESPONSE_GAP_MS
+    if (opts.peerId.length > MAX_LABEL_CHARS) throw new TypeError(`peer id too long for a DNS label: ${opts.peerId}`)
+  }
+
+  /** The interface discovery is confined to, if any. */
+  get interfaceAddress(): string | undefined {
+    return this.iface?.address
+  }
+
+  async start(): Promise<void> {
+    if (this.mdns !== undefined) return
+    const mdns = multicastDns({
+      port: this.opts.port ?? 5353,
+      // interface = the NIC's IPv4 sets both the group membership and the outgoing interface;
+      // bind to 0.0.0.0 because a socket bound to the unicast IP receives no multicast.
+      ...(this.iface !== undefined ? { interface: this.iface.address, bind: '0.0.0.0' } : {}),
+    })
+    this.mdns = mdns
+    mdns.on('query', (q: multicastDns.QueryPacket, rinfo: RemoteInfo) => this.onQuery(q, rinfo))
+    mdns.on('response', (r: multicastDns.ResponsePacket, rinfo: RemoteInfo) => this.onResponse(r, rinfo))
+    mdns.on('warning', (err: Error) => this.opts.log?.('warn', 'mdns warning', { error: String(err) }))
+    mdns.on('error', (err: Error) => this.opts.log?.('warn', 'mdns error', { error: String(err) }))
+    await new Promise<void>((resolve) => {
+      mdns.once('ready', resolve)
+      mdns.once('error', () => resolve())
+    })
+    // Announce (RFC 6762 §8.3) and query at once, so peers already running and late joiners meet without waiting an interval.
+    this.respond()
+    this.query()
+    this.queryTimer = setInterval(() => this.query(), this.intervalMs)
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.queryTimer)
+    clearTimeout(this.responseTimer)
+    this.queryTimer = undefined
+    this.responseTimer = undefined
+    const mdns = this.mdns
+    this.mdns = undefined
+    if (mdns !== undefined) await new Promise<void>((resolve) => mdns.destroy(() => resolve()))
+  }
+
+  /** Send one query now (also run every intervalMs). */
+  query(): void {
+    this.mdns?.query({ questions: [{ name: this.serviceName, type: 'PTR' }] }, (err) => {
+      if (err) this.opts.log?.('warn', 'mdns query failed', { error: String(err) })
+    })
+  }
+
+  /** Our multiaddrs as announced: only the chosen interface's, never loopback unless the interface is lo. */
+  announcedAddrs(): string[] {
+    const out: string[] = []
+    for (const a of this.opts.getAddrs()) {
+      const ip = ipOf(a)
+      if (ip === undefined || !a.includes(`/p2p/${this.opts.peerId}`)) continue
+      if (this.iface !== undefined) {
+        if (ip !== this.iface.address) continue
+      } else if (isLoopback(ip)) {
+        continue
+      }
+      if (`dnsaddr=${a}`.length > MAX_TXT_BYTES) continue
+      out.push(a)
+      if (out.length >= MAX_ANNOUNCED_ADDRS) break
+    }
+    return out
+  }
+
+  private fromOurSegment(rinfo: RemoteInfo): boolean {
+    // A 0.0.0.0-bound socket also gets multicast joined by other sockets on other interfaces.
+    return this.iface === undefined || inSubnet(rinfo.address, this.iface.address, this.iface.netmask)
+  }
+
+  private onQuery(q: multicastDns.QueryPacket, rinfo: RemoteInfo): void {
+    if (!this.fromOurSegment(rinfo)) return
+    if (!q.questions.some((x) => x.name === this.serviceName && ((x.type as string) === 'PTR' || (x.type as string) === 'ANY'))) return
+    const sinceMs = Date.now() - this.lastResponseAtMs
+    if (sinceMs >= this.minResponseGapMs) {
+      this.respond()
+    } else if (this.responseTimer === undefined) {
+      this.responseTimer = setTimeout(() => {
+        this.responseTimer = undefined
+        this.respond()
+      }, this.minResponseGapMs - sinceMs)
+    }
+  }
+
+  private respond(): void {
+    const mdns = this.mdns
+    if (mdns === undefined) return
+    const addrs = this.announcedAddrs()
+    if (addrs.length === 0) return
+    this.lastResponseAtMs = Date.now()
+    const instance = `${this.opts.peerId}.${this.serviceName}`
+    const answers: Answer[] = [{ name: this.serviceName, type: 'PTR', class: 'IN', ttl: 120, data: instance }]
+    for (const a of addrs) answers.push({ name: instance, type: 'TXT', class: 'IN', ttl: 120, data: `dnsaddr=${a}` })
+    mdns.respond(answers, (err) => {
+      if (err) this.opts.log?.('warn', 'mdns response failed', { error: String(err) })
+    })
+  }
+
+  private onResponse(r: multicastDns.ResponsePacket, rinfo: RemoteInfo): void {
+    if (!this.fromOurSegment(rinfo)) return
+    try {
+      for (const peer of parseResponse(r, this.serviceName).slice(0, MAX_PEERS_PER_RESPONSE)) {
+        if (peer.id === this.opts.peerId) continue
+        const addrs = this.iface === undefined ? peer.addrs : peer.addrs.filter((a) => {
+          const ip = ipOf(a)
+          return ip !== undefined && inSubnet(ip, this.iface!.address, this.iface!.netmask)
+        })
+        if (addrs.length > 0) this.opts.onPeer({ id: peer.id, addrs })
+      }
+    } catch (err) {
+      this.opts.log?.('warn', 'mdns response ignored', { error: String(err), from: rinfo.address })
+    }
+  }
+}
+
+/** Peers announced in a response for `serviceName`: PTR answers, their TXT dnsaddr records (answers or additionals). */
+export function parseResponse(r: { answers?: Answer[]; additionals?: Answer[] }, serviceName: string): MdnsPeer[] {
+  const records = [...(r.answers ?? []), ...(r.additionals ?? [])]
+  const suffix = `.${serviceName}`
+  const peers: MdnsPeer[] = []
+  for (const ptr of records) {
+    if (ptr.type !== 'PTR' || ptr.name !== serviceName || typeof ptr.data !== 'string' || !ptr.data.endsWith(suffix)) continue
+    const instance = ptr.data
+    const id = instance.slice(0, -suffix.length)
+    if (id.length === 0 || id.length > MAX_LABEL_CHARS || peers.some((p) => p.id === id)) continue
+    const addrs: string[] = []
+    for (const txt of records) {
+      if (txt.type !== 'TXT' || txt.name !== instance) continue
+      const data = Array.isArray(txt.data) ? txt.data : [txt.data]
+      for (const d of data) {
+        const s = typeof d === 'string' ? d : Buffer.from(d).toString('utf8')
+        if (!s.startsWith('dnsaddr=') || addrs.length >= MAX_ADDRS_PER_PEER) continue
+        const a = s.slice('dnsaddr='.length)
+        try {
+          const ma = multiaddr(a)
+          const p2p = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+          // An address must name the same peer as the instance: no pointing others at a third party.
+          if (p2p === id) addrs.push(ma.toString())
+        } catch {
+          // not a multiaddr: skip this one, keep the rest
+        }
+      }
+    }
+    if (addrs.length > 0) peers.push({ id, addrs })
+  }
+  return peers
+}
+
+function ipOf(addr: string): string | undefined {
+  try {
+    const c = multiaddr(addr).getComponents()[0]
+    return c !== undefined && (c.name === 'ip4' || c.name === 'ip6') ? c.value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1'
+}
+
+function ipv4ToInt(ip: string): number | undefined {
+  const parts = ip.split('.')
+  if (parts.length !== 4) return undefined
+  let n = 0
+  for (const p of parts) {
+    const v = Number(p)
+    if (!Number.isInteger(v) || v < 0 || v > 255 || p === '') return undefined
+    n = n * 256 + v
+  }
+  return n
+}
+
+export function inSubnet(ip: string, ifaceIp: string, netmask: string): boolean {
+  const a = ipv4ToInt(ip)
+  const b = ipv4ToInt(ifaceIp)
+  const m = ipv4ToInt(netmask)
+  if (a === undefined || b === undefined || m === undefined) return false
+  // >>> 0 keeps the AND unsigned
+  return ((a & m) >>> 0) === ((b & m) >>> 0)
+}

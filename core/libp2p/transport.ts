@@ -1,0 +1,643 @@
+// The libp2p adapter: carries protocol messages between nodes and reports what happened to
+// the shell through a few callbacks. The caller never sees libp2p (js-libp2p's own services use
+// the same "factory + narrow components" shape, see packages/protocol-ping).
+//
+// Unicast: one length-prefixed message per stream, written then closed; a reply is its own
+// stream. Broadcast: gossipsub on the group's topic. Both carry the group in their ids, so
+// nodes of different groups never exchange messages even when connected.
+
+import './polyfill.js'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { gossipsub, TopicValidatorResult, type GossipSub, type Message as GossipMessage } from '@libp2p/gossipsub'
+import { preSharedKey } from '@libp2p/pnet'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import * as lp from 'it-length-prefixed'
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { decodeMessage, encodeMessage, maxBytesFor, MAX_MESSAGE_BYTES, MAX_PROBE_MESSAGE_BYTES, MAX_UPDATE_BYTES, WireError } from '../protocol/wire.js'
+import { LIMITS } from '../protocol/config.js'
+import type { Message, UpdateMessage } from '../protocol/types.js'
+import { MdnsDiscovery } from './mdns.js'
+
+export type SendFailure = 'refused' | 'unreachable' | 'timeout'
+
+export interface TransportHandlers {
+  /** A validated message from peer `from` (the stream's remote peer, or the gossipsub message author). */
+  message(from: string, msg: Message): void
+  sendFailed(to: string, msg: Message, reason: SendFailure): void
+  /** A peer that speaks this group's protocols connected (reported once identify confirms it). */
+  connected(peer: string): void
+  disconnected(peer: string): void
+  /** mDNS found a peer of this group, or a peer subscribed to the group's topic. */
+  discovered(peer: string): void
+  /** Bad input; the caller counts it. */
+  rejected(from: string | undefined, protocol: string, reason: string): void
+  /** Optional operator log (transport warnings such as a failed publish). */
+  log?(level: 'info' | 'warn', msg: string, data?: Record<string, unknown>): void
+}
+
+export interface TransportStats {
+  sent: number
+  received: number
+  bytesSent: number
+  bytesReceived: number
+  rejected: number
+}
+
+export interface Transport {
+  readonly peerId: string
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Our listen multiaddrs with /p2p/<id>, excluding unspecified (0.0.0.0 / ::) addresses. */
+  addrs(): string[]
+  /** Fire-and-forget; failures come back through handlers.sendFailed, never thrown. */
+  send(to: string, msg: Message): void
+  /** Gossipsub publish; never throws (failures are logged and counted). */
+  broadcast(msg: UpdateMessage): void
+  /** Remember where a member can be dialed (from its alive record); invalid multiaddrs are ignored. */
+  addPeerAddrs(peer: string, addrs: string[]): void
+  closeConnections(peer: string): Promise<void>
+  stats(): TransportStats
+}
+
+export interface TransportOptions {
+  privateKey: PrivateKey
+  group: string
+  /** Default ['/ip4/0.0.0.0/tcp/0']. */
+  listen?: string[]
+  /** Multiaddrs to dial at start (with or without /p2p/<id>); redialed while we have no group peer. */
+  bootstrap?: string[]
+  mdns?: false | { interface?: string; intervalMs?: number }
+  /** Contents of a libp2p pnet swarm key file: only nodes holding the same key can connect. */
+  groupKey?: Uint8Array
+  /** Budget for one probe-class stream (dial + open + write, or read on the receiving side). */
+  probeTimeoutMs?: number
+  /** Budget for one sync/update stream; larger because a full-state sync can be megabytes. */
+  syncTimeoutMs?: number
+  /** While no group peer is connected, redial the bootstrap list this often. */
+  bootstrapRetryMs?: number
+  maxConnections?: number
+  /** Connections per second accepted from one remote host (libp2p default 5; tests put many nodes on 127.0.0.1). */
+  inboundConnectionThreshold?: number
+}
+
+export class TransportConfigError extends Error {
+  override name = 'TransportConfigError'
+}
+
+/** Generous against a 400 ms protocol probe timeout: the stream budget only frees stuck streams. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 2_000
+/** 4 MiB sync at LAN speed is well under a second; 10 s covers a loaded machine. */
+export const DEFAULT_SYNC_TIMEOUT_MS = 10_000
+export const DEFAULT_BOOTSTRAP_RETRY_MS = 5_000
+/** A lab group is tens to hundreds of machines; above libp2p's default 300 with room to spare. */
+export const DEFAULT_MAX_CONNECTIONS = 600
+export const DEFAULT_INBOUND_CONNECTION_THRESHOLD = 500
+/** Inbound streams open at once per peer on our protocols; more are reset (a slow-loris guard). */
+export const MAX_INBOUND_STREAMS_PER_PEER = 32
+/** Outbound sends in flight at once; more are dropped with a log (the protocol sees a missing ack). */
+export const MAX_PENDING_SENDS = 1024
+/** Bootstrap entries honoured; the rest are ignored. */
+const MAX_BOOTSTRAP = 64
+/** Peers whose last-set addrs we remember (to skip redundant peer-store writes). */
+const MAX_REMEMBERED_ADDRS = LIMITS.maxMembers
+/** Pending delayed dials after discovery. */
+const MAX_PENDING_DISCOVERY_DIALS = 1024
+/** The larger peer id waits this long before dialing a discovered peer, so both sides rarely dial at once. */
+const DISCOVERY_DIAL_DELAY_MS = 1_000
+/** Longest group name: it is part of protocol ids, the topic and the mDNS service name. */
+export const MAX_GROUP_CHARS = 64
+
+export interface GroupProtocols {
+  probe: string
+  sync: string
+  topic: string
+}
+
+/** Protocol ids and topic of a group. The group is URI-encoded so any name yields well-formed ids. */
+export function groupProtocols(group: string): GroupProtocols {
+  const g = encodeURIComponent(group)
+  return { probe: `/rollcall/${g}/probe/1.0.0`, sync: `/rollcall/${g}/sync/1.0.0`, topic: `/rollcall/${g}/updates/1` }
+}
+
+const PROBE_TYPES: ReadonlySet<Message['type']> = new Set(['ping', 'ack', 'ping-req', 'indirect-ack', 'nack'])
+const SYNC_TYPES: ReadonlySet<Message['type']> = new Set(['sync', 'update'])
+
+/** Map a dial error to the protocol's evidence: refused only when every underlying attempt was ECONNREFUSED. */
+export function classifyDialError(err: unknown, timedOut: boolean): SendFailure {
+  if (timedOut) return 'timeout'
+  const leaves = leafErrors(err)
+  if (leaves.length > 0 && leaves.every((e) => e.code === 'ECONNREFUSED')) return 'refused'
+  if (leaves.some((e) => e.name === 'TimeoutError' || e.code === 'ETIMEDOUT')) return 'timeout'
+  return 'unreachable'
+}
+
+interface ErrLike {
+  name?: string
+  code?: string
+  message?: string
+  errors?: unknown[]
+  cause?: unknown
+}
+
+function leafErrors(err: unknown, depth = 0, out: ErrLike[] = []): ErrLike[] {
+  if (out.length >= 64 || depth > 8 || typeof err !== 'object' || err === null) return out
+  const e = err as ErrLike
+  if (Array.isArray(e.errors) && e.errors.length > 0) {
+    for (const sub of e.errors) leafErrors(sub, depth + 1, out)
+  } else if (e.cause !== undefined && e.cause !== null && typeof e.cause === 'object') {
+    leafErrors(e.cause, depth + 1, out)
+  } else {
+    out.push(e)
+  }
+  return out
+}
+
+type Services = { identify: Identify; pubsub: GossipSub }
+
+export async function createLibp2pTransport(options: TransportOptions, handlers: TransportHandlers): Promise<Transport> {
+  const group = options.group
+  if (typeof group !== 'string' || group.length === 0 || group.length > MAX_GROUP_CHARS) {
+    throw new TransportConfigError(`group must be a string of 1..${MAX_GROUP_CHARS} characters`)
+  }
+  const listen = options.listen ?? ['/ip4/0.0.0.0/tcp/0']
+  for (const a of listen) {
+    try {
+      multiaddr(a)
+    } catch {
+      throw new TransportConfigError(`invalid listen multiaddr: ${a}`)
+    }
+  }
+  const bootstrap: Multiaddr[] = []
+  for (const a of (options.bootstrap ?? []).slice(0, MAX_BOOTSTRAP)) {
+    try {
+      bootstrap.push(multiaddr(a))
+    } catch {
+      throw new TransportConfigError(`invalid bootstrap multiaddr: ${a}`)
+    }
+  }
+  if (options.groupKey !== undefined && options.groupKey.byteLength === 0) throw new TransportConfigError('groupKey is empty')
+
+  const protocols = groupProtocols(group)
+  const probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS
+  const syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS
+
+  let node: Libp2p<Services>
+  try {
+    node = await createLibp2p<Services>({
+      privateKey: options.privateKey,
+      start: false,
+      addresses: { listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      ...(options.groupKey !== undefined ? { connectionProtector: preSharedKey({ psk: options.groupKey }) } : {}),
+      connectionManager: {
+        maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+        inboundConnectionThreshold: options.inboundConnectionThreshold ?? DEFAULT_INBOUND_CONNECTION_THRESHOLD,
+        maxIncomingPendingConnections: 64,
+      },
+      services: {
+        identify: identify(),
+        pubsub: gossipsub({
+          globalSignaturePolicy: 'StrictSign',
+          allowPublishToZeroTopicPeers: true,
+          emitSelf: false,
+          fallbackToFloodsub: false,
+          // Default IP-colocation scoring graylists >10 peers on one IP (STACK-NOTES: 0 of 1,140 delivered).
+          scoreParams: { IPColocationFactorWeight: 0 },
+        }),
+      },
+    })
+  } catch (err) {
+    // pnet rejects a malformed swarm key here
+    throw new TransportConfigError(`cannot create libp2p node: ${(err as Error).message}`)
+  }
+
+  return new Libp2pTransport(node, options, handlers, protocols, bootstrap, probeTimeoutMs, syncTimeoutMs)
+}
+
+class Libp2pTransport implements Transport {
+  readonly peerId: string
+  private readonly counters: TransportStats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, rejected: 0 }
+  private started = false
+  private stopped = false
+  /** Peers reported as connected (they speak our group's protocols). Bounded by open connections. */
+  private readonly groupPeers = new Set<string>()
+  /** Inbound streams open per peer. Entries exist only while streams are open. */
+  private readonly inboundStreams = new Map<string, number>()
+  private pendingSends = 0
+  private readonly lastAddrs = new Map<string, string>()
+  private readonly discoveryDials = new Map<string, ReturnType<typeof setTimeout>>()
+  /** Updates decoded by the topic validator, handed to the message listener without decoding twice. */
+  private readonly validated = new WeakMap<GossipMessage, UpdateMessage>()
+  private bootstrapTimer: ReturnType<typeof setInterval> | undefined
+  private topologyId: string | undefined
+  private mdns: MdnsDiscovery | undefined
+
+  constructor(
+    private readonly node: Libp2p<Services>,
+    private readonly options: TransportOptions,
+    private readonly handlers: TransportHandlers,
+    private readonly protocols: GroupProtocols,
+    private readonly bootstrap: Multiaddr[],
+    private readonly probeTimeoutMs: number,
+    private readonly syncTimeoutMs: number,
+  ) {
+    this.peerId = node.peerId.toString()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // lifecycle
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    const node = this.node
+    await node.start()
+
+    const streamOpts = { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PEER, maxOutboundStreams: 2 * MAX_INBOUND_STREAMS_PER_PEER }
+    await node.handle(this.protocols.probe, (stream, conn) => this.onInbound(this.protocols.probe, PROBE_TYPES, MAX_PROBE_MESSAGE_BYTES, this.probeTimeoutMs, stream, conn), streamOpts)
+    await node.handle(this.protocols.sync, (stream, conn) => this.onInbound(this.protocols.sync, SYNC_TYPES, MAX_MESSAGE_BYTES, this.syncTimeoutMs, stream, conn), streamOpts)
+
+    // Topology: libp2p tells us once identify shows the peer speaks our group's sync protocol,
+    // so peers of other groups (or plain libp2p nodes) are never reported as connected.
+    this.topologyId = await node.register(this.protocols.sync, {
+      onConnect: (peerId) => this.markConnected(peerId.toString()),
+    })
+    node.addEventListener('peer:disconnect', (evt) => {
+      const peer = evt.detail.toString()
+      if (this.groupPeers.delete(peer)) this.safe(() => this.handlers.disconnected(peer))
+    })
+
+    const pubsub = node.services.pubsub
+    pubsub.topicValidators.set(this.protocols.topic, (_propagationSource, msg) => this.validateUpdate(msg))
+    pubsub.addEventListener('message', (evt) => this.onGossip(evt.detail))
+    pubsub.addEventListener('subscription-change', (evt) => {
+      const peer = evt.detail.peerId.toString()
+      if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === this.protocols.topic)) {
+        this.safe(() => this.handlers.discovered(peer))
+      }
+    })
+    pubsub.subscribe(this.protocols.topic)
+
+    if (this.options.mdns) {
+      this.mdns = new MdnsDiscovery({
+        group: this.options.group,
+        peerId: this.peerId,
+        getAddrs: () => this.addrs(),
+        interface: this.options.mdns.interface,
+        intervalMs: this.options.mdns.intervalMs,
+        onPeer: (peer) => this.onMdnsPeer(peer.id, peer.addrs),
+        log: (level, msg, data) => this.log(level, msg, data),
+      })
+      await this.mdns.start()
+    }
+
+    if (this.bootstrap.length > 0) {
+      this.dialBootstrap()
+      this.bootstrapTimer = setInterval(() => {
+        if (this.groupPeers.size === 0) this.dialBootstrap()
+      }, this.options.bootstrapRetryMs ?? DEFAULT_BOOTSTRAP_RETRY_MS)
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    clearInterval(this.bootstrapTimer)
+    for (const t of this.discoveryDials.values()) clearTimeout(t)
+    this.discoveryDials.clear()
+    await this.mdns?.stop().catch(() => undefined)
+    if (this.topologyId !== undefined) this.node.unregister(this.topologyId)
+    if (this.started) await this.node.stop()
+    this.groupPeers.clear()
+  }
+
+  addrs(): string[] {
+    return this.node
+      .getMultiaddrs()
+      .filter((ma) => {
+        const ip = ma.getComponents()[0]?.value
+        return ip !== '0.0.0.0' && ip !== '::'
+      })
+      .map((ma) => ma.toString())
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // unicast out
+
+  send(to: string, msg: Message): void {
+    if (this.stopped || !this.started) return
+    if (this.pendingSends >= MAX_PENDING_SENDS) {
+      this.log('warn', 'send dropped: too many sends in flight', { to, type: msg.type, limit: MAX_PENDING_SENDS })
+      return
+    }
+    this.pendingSends++
+    this.sendNow(to, msg)
+      .catch((err) => this.log('warn', 'send failed unexpectedly', { to, type: msg.type, error: String(err) }))
+      .finally(() => this.pendingSends--)
+  }
+
+  private async sendNow(to: string, msg: Message): Promise<void> {
+    const isProbe = PROBE_TYPES.has(msg.type)
+    const protocol = isProbe ? this.protocols.probe : this.protocols.sync
+    const timeoutMs = isProbe ? this.probeTimeoutMs : this.syncTimeoutMs
+    const bytes = encodeMessage(msg)
+    if (bytes.byteLength > maxBytesFor(msg.type)) {
+      // A protocol bug, not a network fact: do not report it as evidence against the peer.
+      this.log('warn', 'send dropped: message over its size limit', { to, type: msg.type, bytes: bytes.byteLength, limit: maxBytesFor(msg.type) })
+      return
+    }
+    let peerId: PeerId
+    try {
+      peerId = peerIdFromString(to)
+    } catch {
+      this.log('warn', 'send dropped: not a peer id', { to })
+      return
+    }
+    if (to === this.peerId) return
+
+    const signal = AbortSignal.timeout(timeoutMs)
+    let stream: Stream
+    try {
+      stream = await this.node.dialProtocol(peerId, protocol, { signal })
+    } catch (err) {
+      this.reportSendFailed(to, msg, classifyDialError(err, signal.aborted))
+      return
+    }
+    try {
+      const frame = lp.encode.single(bytes)
+      if (!stream.send(frame)) await stream.onDrain({ signal })
+      await stream.close({ signal })
+      this.counters.sent++
+      this.counters.bytesSent += frame.byteLength
+    } catch (err) {
+      stream.abort(err as Error)
+      this.reportSendFailed(to, msg, signal.aborted ? 'timeout' : 'unreachable')
+      return
+    }
+    // The remote closes its end after reading; free the stream if it never does.
+    this.abortIfOpenAfter(stream, timeoutMs)
+  }
+
+  private reportSendFailed(to: string, msg: Message, reason: SendFailure): void {
+    if (this.stopped) return
+    this.safe(() => this.handlers.sendFailed(to, msg, reason))
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // unicast in
+
+  private async onInbound(protocol: string, allowed: ReadonlySet<Message['type']>, maxBytes: number, timeoutMs: number, stream: Stream, conn: Connection): Promise<void> {
+    const from = conn.remotePeer.toString()
+    const open = (this.inboundStreams.get(from) ?? 0) + 1
+    if (open > MAX_INBOUND_STREAMS_PER_PEER) {
+      stream.abort(new Error('too many concurrent inbound streams'))
+      this.reject(from, protocol, `more than ${MAX_INBOUND_STREAMS_PER_PEER} concurrent inbound streams`)
+      return
+    }
+    this.inboundStreams.set(from, open)
+    // Bytes beyond one framed message are never needed; libp2p resets the stream past this.
+    stream.maxReadBufferLength = maxBytes + 16
+    const timer = setTimeout(() => stream.abort(new Error(`inbound stream not finished within ${timeoutMs} ms`)), timeoutMs)
+    try {
+      let msg: Message
+      let frameBytes: number
+      try {
+        const bytes = await readOneMessage(stream, maxBytes)
+        frameBytes = bytes.byteLength
+        msg = decodeMessage(bytes, maxBytes)
+        if (!allowed.has(msg.type)) throw new WireError(`${msg.type} message is not allowed on ${protocol}`)
+      } catch (err) {
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        if (!this.stopped) this.reject(from, protocol, rejectionReason(err))
+        return
+      }
+      this.counters.received++
+      this.counters.bytesReceived += frameBytes
+      if (!this.stopped) this.safe(() => this.handlers.message(from, msg))
+      this.markConnected(from)
+      await stream.close().catch((err: Error) => stream.abort(err))
+    } finally {
+      clearTimeout(timer)
+      const left = (this.inboundStreams.get(from) ?? 1) - 1
+      if (left <= 0) this.inboundStreams.delete(from)
+      else this.inboundStreams.set(from, left)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // broadcast
+
+  broadcast(msg: UpdateMessage): void {
+    if (this.stopped || !this.started) return
+    const bytes = encodeMessage(msg)
+    if (bytes.byteLength > MAX_UPDATE_BYTES) {
+      this.log('warn', 'broadcast dropped: update over its size limit', { bytes: bytes.byteLength, limit: MAX_UPDATE_BYTES })
+      return
+    }
+    this.node.services.pubsub.publish(this.protocols.topic, bytes).then(
+      () => {
+        this.counters.sent++
+        this.counters.bytesSent += bytes.byteLength
+      },
+      (err: Error) => this.log('warn', 'broadcast failed', { error: err.message }),
+    )
+  }
+
+  private validateUpdate(msg: GossipMessage): TopicValidatorResult {
+    if (msg.type !== 'signed') {
+      this.reject(undefined, this.protocols.topic, 'unsigned gossip message')
+      return TopicValidatorResult.Reject
+    }
+    const author = msg.from.toString()
+    let update: Message
+    try {
+      update = decodeMessage(msg.data, MAX_UPDATE_BYTES)
+    } catch (err) {
+      this.reject(author, this.protocols.topic, rejectionReason(err))
+      return TopicValidatorResult.Reject
+    }
+    if (update.type !== 'update') {
+      this.reject(author, this.protocols.topic, `${update.type} message is not allowed on the update topic`)
+      return TopicValidatorResult.Reject
+    }
+    // Self-statements need their author or a signature; the protocol layer checks the signature itself.
+    const forged = update.records.find((r) => (r.status === 'alive' || r.status === 'left') && r.id !== author && r.sig === undefined)
+    if (forged !== undefined) {
+      this.reject(author, this.protocols.topic, `unsigned ${forged.status} record for ${forged.id} published by ${author}`)
+      return TopicValidatorResult.Reject
+    }
+    this.validated.set(msg, update)
+    return TopicValidatorResult.Accept
+  }
+
+  private onGossip(msg: GossipMessage): void {
+    if (this.stopped || msg.topic !== this.protocols.topic || msg.type !== 'signed') return
+    const update = this.validated.get(msg)
+    if (update === undefined) return // only validated messages are delivered
+    const author = msg.from.toString()
+    if (author === this.peerId) return
+    this.counters.received++
+    this.counters.bytesReceived += msg.data.byteLength
+    this.safe(() => this.handlers.message(author, update))
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // peers and discovery
+
+  addPeerAddrs(peer: string, addrs: string[]): void {
+    if (this.stopped || peer === this.peerId) return
+    let peerId: PeerId
+    try {
+      peerId = peerIdFromString(peer)
+    } catch {
+      return
+    }
+    const valid: Multiaddr[] = []
+    for (const a of addrs.slice(0, LIMITS.addrsPerMember)) {
+      try {
+        let ma = multiaddr(a)
+        const p2p = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+        if (p2p !== undefined && p2p !== peer) continue // an address of someone else
+        if (p2p !== undefined) ma = ma.decapsulateCode(0x01a5) // /p2p/
+        const ip = ma.getComponents()[0]
+        if (ip === undefined || ip.value === '0.0.0.0' || ip.value === '::') continue
+        valid.push(ma)
+      } catch {
+        // not a multiaddr: ignore this one
+      }
+    }
+    if (valid.length === 0) return
+    const key = valid.map((m) => m.toString()).sort().join(' ')
+    if (this.lastAddrs.get(peer) === key) return
+    if (this.lastAddrs.size >= MAX_REMEMBERED_ADDRS && !this.lastAddrs.has(peer)) this.lastAddrs.delete(this.lastAddrs.keys().next().value as string)
+    this.lastAddrs.set(peer, key)
+    this.node.peerStore.merge(peerId, { multiaddrs: valid }).catch((err: Error) => this.log('warn', 'cannot store peer addrs', { peer, error: err.message }))
+  }
+
+  async closeConnections(peer: string): Promise<void> {
+    let peerId: PeerId
+    try {
+      peerId = peerIdFromString(peer)
+    } catch {
+      return
+    }
+    await this.node.hangUp(peerId).catch((err: Error) => this.log('warn', 'hang up failed', { peer, error: err.message }))
+  }
+
+  private markConnected(peer: string): void {
+    if (this.stopped || this.groupPeers.has(peer)) return
+    if (this.node.getConnections(peerIdFromString(peer)).length === 0) return
+    this.groupPeers.add(peer)
+    this.safe(() => this.handlers.connected(peer))
+  }
+
+  private isConnected(peer: PeerId): boolean {
+    return this.node.getConnections(peer).length > 0
+  }
+
+  private onMdnsPeer(peer: string, addrs: string[]): void {
+    if (this.stopped || peer === this.peerId) return
+    let peerId: PeerId
+    try {
+      peerId = peerIdFromString(peer)
+    } catch {
+      return
+    }
+    this.addPeerAddrs(peer, addrs)
+    if (this.isConnected(peerId)) return
+    this.safe(() => this.handlers.discovered(peer))
+    // Both sides see each other at once; only the smaller id dials at once, so duplicate connections are rare.
+    if (this.peerId < peer) {
+      this.dialQuietly(peerId)
+    } else if (!this.discoveryDials.has(peer) && this.discoveryDials.size < MAX_PENDING_DISCOVERY_DIALS) {
+      this.discoveryDials.set(peer, setTimeout(() => {
+        this.discoveryDials.delete(peer)
+        if (!this.stopped && !this.isConnected(peerId)) this.dialQuietly(peerId)
+      }, DISCOVERY_DIAL_DELAY_MS))
+    }
+  }
+
+  private dialBootstrap(): void {
+    for (const ma of this.bootstrap) {
+      const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (id === this.peerId) continue
+      if (id !== undefined) {
+        let peerId: PeerId
+        try {
+          peerId = peerIdFromString(id)
+        } catch {
+          continue
+        }
+        if (this.isConnected(peerId)) continue
+      }
+      this.dialQuietly(ma)
+    }
+  }
+
+  private dialQuietly(target: PeerId | Multiaddr): void {
+    if (this.stopped) return
+    this.node.dial(target, { signal: AbortSignal.timeout(this.syncTimeoutMs) }).catch((err: Error) => {
+      if (!this.stopped) this.log('info', 'dial failed', { target: target.toString(), error: err.message })
+    })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // helpers
+
+  private abortIfOpenAfter(stream: Stream, ms: number): void {
+    if (stream.status === 'closed' || stream.status === 'aborted' || stream.status === 'reset') return
+    const timer = setTimeout(() => {
+      if (stream.status !== 'closed') stream.abort(new Error('remote did not close the stream'))
+    }, ms)
+    timer.unref?.()
+    stream.addEventListener('close', () => clearTimeout(timer), { once: true })
+  }
+
+  private reject(from: string | undefined, protocol: string, reason: string): void {
+    this.counters.rejected++
+    this.safe(() => this.handlers.rejected(from, protocol, reason))
+  }
+
+  private log(level: 'info' | 'warn', msg: string, data?: Record<string, unknown>): void {
+    try {
+      this.handlers.log?.(level, msg, data)
+    } catch {
+      // a failing logger must not break the transport
+    }
+  }
+
+  /** Handler exceptions are the caller's bugs; they must not tear down a libp2p stream handler. */
+  private safe(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.log('warn', 'transport handler threw', { error: String(err), stack: (err as Error).stack })
+    }
+  }
+}
+
+/** Read exactly one length-prefixed message of at most maxBytes. */
+async function readOneMessage(stream: Stream, maxBytes: number): Promise<Uint8Array> {
+  for await (const chunk of lp.decode(stream, { maxDataLength: maxBytes })) {
+    return chunk.subarray()
+  }
+  throw new WireError('stream ended before a complete message')
+}
+
+function rejectionReason(err: unknown): string {
+  if (err instanceof WireError) return err.reason
+  const e = err as ErrLike
+  if (e?.name === 'InvalidDataLengthError') return `message larger than allowed (${e.message ?? ''})`
+  return `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`
+}

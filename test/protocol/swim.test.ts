@@ -1,0 +1,343 @@
+import { describe, expect, it } from 'vitest'
+import { suspicionMaxMs } from '../../core/protocol/config.js'
+import type { Decision, Message } from '../../core/protocol/types.js'
+import { aliveRecord, broadcasts, events, joinWith, keyring, leftRecord, makeNode, runUntil, sends } from './harness.js'
+
+const PEERS = ['a', 'b', 'c', 'd']
+
+/** Tick until the node sends a ping; return it and the time. */
+function nextPing(node: ReturnType<typeof makeNode>, fromMs: number, untilMs = fromMs + 5000) {
+  let found: { to: string; seq: number; atMs: number } | undefined
+  let extra: Decision[] = []
+  for (let i = 0; i < 1000 && !found; i++) {
+    const t = node.nextDeadlineMs()
+    if (t > untilMs) break
+    const ds = node.handle({ type: 'tick', nowMs: t })
+    extra = extra.concat(ds)
+    const p = sends(ds, 'ping')[0]
+    if (p) found = { to: p.to, seq: (p.msg as Extract<Message, { type: 'ping' }>).seq, atMs: t }
+  }
+  if (!found) throw new Error('no ping sent')
+  return { ...found, decisions: extra }
+}
+
+describe('onJoin', () => {
+  it('broadcasts its own signed alive record and syncs with candidates', () => {
+    const n = makeNode()
+    n.handle({ type: 'discovered', nowMs: 0, peer: 'a' })
+    const ds = n.handle({ type: 'join', nowMs: 0 })
+    expect(n.selfState).toBe('joining')
+    const b = broadcasts(ds)[0].msg.records[0]
+    expect(b).toMatchObject({ id: 'me', status: 'alive', incarnation: 1 })
+    expect(keyring.forMember('x').verify(b)).toBe(true)
+    const sync = sends(ds, 'sync')[0]
+    expect(sync.to).toBe('a')
+    expect(sync.msg).toMatchObject({ join: true, reply: true })
+  })
+
+  it('becomes joined when a member answers with its state, and repeating join is a no-op', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    expect(n.selfState).toBe('joined')
+    expect(n.members().map((m) => m.id).sort()).toEqual(['a', 'b', 'c', 'd', 'me'])
+    expect(n.handle({ type: 'join', nowMs: 1 })).toEqual([])
+  })
+
+  it('runs as a group of one when nobody answers', () => {
+    const n = makeNode()
+    n.handle({ type: 'join', nowMs: 0 })
+    runUntil(n, 5000)
+    expect(n.selfState).toBe('joined')
+  })
+})
+
+describe('probing', () => {
+  it('probes every member once per round, in a shuffled order', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const targets: string[] = []
+    let t = 0
+    for (let i = 0; i < PEERS.length; i++) {
+      const p = nextPing(n, t)
+      targets.push(p.to)
+      n.handle({ type: 'receive', nowMs: p.atMs + 2, from: p.to, msg: { type: 'ack', seq: p.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+      t = p.atMs
+    }
+    expect(targets.sort()).toEqual(PEERS)
+    expect(n.member(targets[0])!.lastRttMs).toBe(2)
+  })
+
+  it('asks k helpers for an indirect probe after the direct probe times out', () => {
+    const n = makeNode('me', { indirectChecks: 2 })
+    joinWith(n, PEERS)
+    const p = nextPing(n, 0)
+    const ds = runUntil(n, p.atMs + n.config.probeTimeoutMs)
+    const reqs = sends(ds, 'ping-req')
+    expect(reqs).toHaveLength(2)
+    for (const r of reqs) {
+      expect(r.to).not.toBe(p.to)
+      expect(r.msg).toMatchObject({ target: p.to, seq: p.seq })
+    }
+  })
+
+  it('suspects the target with the evidence when direct and indirect probes fail', () => {
+    const n = makeNode('me', { indirectChecks: 2 })
+    joinWith(n, PEERS)
+    const p = nextPing(n, 0)
+    const ds = runUntil(n, p.atMs + n.config.probeIntervalMs)
+    const helper = sends(ds, 'ping-req')[0].to
+    const [ev] = events(ds, 'member:suspected')
+    expect(ev).toMatchObject({ id: p.to, from: 'alive', to: 'suspect' })
+    expect(ev.evidence).toMatchObject({ rule: 'probe-failed', observer: 'me', strength: 'weak' })
+    expect(ev.evidence!.probes![0]).toMatchObject({ by: 'me', outcome: 'timeout' })
+    expect(ev.evidence!.probes!.some((x) => x.via === helper && x.outcome === 'timeout')).toBe(true)
+    const rec = broadcasts(ds).at(-1)!.msg.records[0]
+    expect(rec).toMatchObject({ id: p.to, status: 'suspect' })
+    expect(n.localHealth).toBeGreaterThan(0) // helpers that did not nack hint at our own slowness
+  })
+
+  it('does not suspect when a helper relays an ack', () => {
+    const n = makeNode('me', { indirectChecks: 2 })
+    joinWith(n, PEERS)
+    const p = nextPing(n, 0)
+    const ds = runUntil(n, p.atMs + n.config.probeTimeoutMs)
+    const req = sends(ds, 'ping-req')[0]
+    n.handle({ type: 'receive', nowMs: p.atMs + n.config.probeTimeoutMs + 5, from: req.to, msg: { type: 'indirect-ack', seq: p.seq, target: p.to } })
+    const later = runUntil(n, p.atMs + n.config.probeIntervalMs + 1)
+    expect(events(later, 'member:suspected')).toHaveLength(0)
+    expect(n.status(p.to)).toBe('alive')
+    expect(n.lastDirectOutcome(p.to)).toBe('timeout') // the direct link failed: the UI shows it
+  })
+
+  it('treats a refused connection as strong evidence: suspect at once, failed soon', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const p = nextPing(n, 0)
+    const ping = { type: 'ping', seq: p.seq, digest: '' } as const
+    const ds = n.handle({ type: 'send-failed', nowMs: p.atMs + 1, to: p.to, msg: ping, reason: 'refused' })
+    expect(sends(ds, 'ping-req')).toHaveLength(0)
+    expect(events(ds, 'member:suspected')[0].evidence).toMatchObject({ rule: 'connection-refused', strength: 'strong' })
+    const later = runUntil(n, p.atMs + 1 + n.config.strongSuspicionMs)
+    const [failed] = events(later, 'member:failed')
+    expect(failed).toMatchObject({ id: p.to, from: 'suspect', to: 'failed' })
+    expect(failed.evidence).toMatchObject({ rule: 'suspicion-timeout', strength: 'strong' })
+    expect(broadcasts(later).some((b) => b.msg.records[0].status === 'failed')).toBe(true)
+  })
+
+  it('probes a member at once when its connection closes', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const first = nextPing(n, 0)
+    n.handle({ type: 'receive', nowMs: first.atMs + 1, from: first.to, msg: { type: 'ack', seq: first.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+    const other = PEERS.find((x) => x !== first.to)!
+    const ds = n.handle({ type: 'disconnected', nowMs: first.atMs + 2, peer: other })
+    expect(sends(ds, 'ping').map((s) => s.to)).toEqual([other])
+  })
+})
+
+describe('suspicion (Lifeguard)', () => {
+  it('starts a suspicion from gossip without rebroadcasting, and fails it on timeout', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const rec = { ...aliveRecord('a'), status: 'suspect' as const, evidence: { rule: 'probe-failed' as const, observer: 'b', atMs: 0 } }
+    const ds = n.handle({ type: 'receive', nowMs: 10, from: 'b', msg: { type: 'update', records: [rec] } })
+    expect(events(ds, 'member:suspected')[0].evidence).toMatchObject({ observer: 'b', source: 'b' })
+    expect(broadcasts(ds)).toHaveLength(0)
+    // Probe replies from everyone but a, so only the suspicion can fail it.
+    const later = runUntil(n, 10 + suspicionMaxMs(n.config, 5) + 1, (d, t) => {
+      for (const s of sends(d, 'ping')) {
+        if (s.to !== 'a') n.handle({ type: 'receive', nowMs: t, from: s.to, msg: { type: 'ack', seq: (s.msg as { seq: number }).seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+      }
+    })
+    expect(events(later, 'member:failed').map((e) => e.id)).toContain('a')
+  })
+
+  it('shortens the timeout as independent members confirm', () => {
+    const mk = () => {
+      const n = makeNode('me', { suspicionMult: 4 })
+      joinWith(n, ['a', 'b', 'c', 'd', 'e', 'f'])
+      return n
+    }
+    const suspect = (by: string) => ({ ...aliveRecord('a'), status: 'suspect' as const, evidence: { rule: 'probe-failed' as const, observer: by, atMs: 0 } })
+    const failTime = (confirmers: string[]) => {
+      const n = mk()
+      for (const c of confirmers) n.handle({ type: 'receive', nowMs: 0, from: c, msg: { type: 'update', records: [suspect(c)] } })
+      let at = -1
+      runUntil(n, 60_000, (d, t) => {
+        if (at < 0 && events(d, 'member:failed').some((e) => e.id === 'a')) at = t
+      })
+      return at
+    }
+    const alone = failTime(['b'])
+    const confirmed = failTime(['b', 'c', 'd'])
+    expect(alone).toBeGreaterThan(0)
+    expect(confirmed).toBeGreaterThan(0)
+    expect(confirmed).toBeLessThan(alone)
+  })
+})
+
+describe('refutation', () => {
+  it('raises its incarnation above a suspicion, persisting it before broadcasting', () => {
+    const n = makeNode('me', {}, 5)
+    joinWith(n, PEERS)
+    const claim = { id: 'me', incarnation: 5, status: 'suspect' as const, evidence: { rule: 'probe-failed' as const, observer: 'a', atMs: 0 } }
+    const ds = n.handle({ type: 'receive', nowMs: 10, from: 'a', msg: { type: 'update', records: [claim] } })
+    const persistIdx = ds.findIndex((d) => d.type === 'persist-incarnation')
+    const bIdx = ds.findIndex((d) => d.type === 'broadcast')
+    expect(persistIdx).toBeGreaterThanOrEqual(0)
+    expect(persistIdx).toBeLessThan(bIdx)
+    expect(n.selfIncarnation).toBe(6)
+    expect(broadcasts(ds)[0].msg.records[0]).toMatchObject({ id: 'me', incarnation: 6, status: 'alive' })
+  })
+
+  it('ignores claims about an older life', () => {
+    const n = makeNode('me', {}, 5)
+    joinWith(n, PEERS)
+    const ds = n.handle({ type: 'receive', nowMs: 10, from: 'a', msg: { type: 'update', records: [{ id: 'me', incarnation: 4, status: 'failed' }] } })
+    expect(broadcasts(ds)).toHaveLength(0)
+    expect(n.selfIncarnation).toBe(5)
+  })
+
+  it('is accepted by others as recovery (higher incarnation wins)', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ id: 'a', incarnation: 1, status: 'suspect', evidence: { rule: 'probe-failed', observer: 'b', atMs: 0 } }] } })
+    const ds = n.handle({ type: 'receive', nowMs: 2, from: 'a', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
+    expect(events(ds, 'member:recovered')[0]).toMatchObject({ id: 'a', from: 'suspect', to: 'alive', incarnation: 2 })
+    expect(events(ds, 'member:recovered')[0].evidence!.rule).toBe('refuted')
+  })
+})
+
+describe('authority', () => {
+  it('ignores a left announced by someone else (bad signature)', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const forged = { ...leftRecord('a'), sig: keyring.forMember('b').sign({ ...leftRecord('a'), id: 'b' }) }
+    const ds = n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [forged] } })
+    expect(n.status('a')).toBe('alive')
+    expect(ds.some((d) => d.type === 'log' && d.level === 'warn')).toBe(true)
+    expect(n.stats.recordsRejected).toBe(1)
+  })
+
+  it('ignores alive at a higher incarnation without the member\'s signature', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ ...aliveRecord('a', 9), sig: 'forged' }] } })
+    expect(n.incarnationOf('a')).toBe(1)
+  })
+
+  it('ignores suspicions about an incarnation nobody has proven', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ id: 'a', incarnation: 99, status: 'failed' }] } })
+    expect(n.status('a')).toBe('alive')
+  })
+
+  it('keeps left final for its incarnation', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'a', msg: { type: 'update', records: [leftRecord('a', 1)] } })
+    n.handle({ type: 'receive', nowMs: 2, from: 'b', msg: { type: 'update', records: [{ id: 'a', incarnation: 1, status: 'failed' }] } })
+    n.handle({ type: 'receive', nowMs: 3, from: 'b', msg: { type: 'update', records: [aliveRecord('a', 1)] } })
+    expect(n.status('a')).toBe('left')
+    const ds = n.handle({ type: 'receive', nowMs: 4, from: 'a', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
+    expect(events(ds, 'member:joined')[0]).toMatchObject({ id: 'a', from: 'left', to: 'alive', incarnation: 2 })
+  })
+})
+
+describe('onLeave', () => {
+  it('announces left by broadcast and directly, answers probes as left, then stops', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const ds = n.handle({ type: 'leave', nowMs: 100 })
+    expect(n.selfState).toBe('leaving')
+    expect(broadcasts(ds)[0].msg.records[0]).toMatchObject({ id: 'me', status: 'left' })
+    expect(sends(ds, 'update').length).toBe(n.config.leaveDirectFanout)
+    const ack = n.handle({ type: 'receive', nowMs: 150, from: 'a', msg: { type: 'ping', seq: 3, digest: 'x' } })
+    expect(sends(ack, 'ack')[0].msg).toMatchObject({ status: 'left', self: { id: 'me', status: 'left' } })
+    runUntil(n, 100 + n.config.leaveGraceMs)
+    expect(n.selfState).toBe('left')
+    expect(n.nextDeadlineMs()).toBe(Infinity)
+  })
+
+  it('rejoins with a higher incarnation', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'leave', nowMs: 0 })
+    runUntil(n, 10_000)
+    const ds = n.handle({ type: 'join', nowMs: 10_000 })
+    expect(n.selfIncarnation).toBe(2)
+    expect(ds.find((d) => d.type === 'persist-incarnation')).toEqual({ type: 'persist-incarnation', incarnation: 2 })
+  })
+})
+
+describe('tombstones', () => {
+  it('removes a failed member after the tombstone timeout and does not resurrect it from stale news', () => {
+    const n = makeNode('me', { tombstoneTimeoutMs: 5000, tombstoneRetentionMs: 60_000 })
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ id: 'a', incarnation: 1, status: 'failed', evidence: { rule: 'suspicion-timeout', observer: 'b', atMs: 0 } }] } })
+    const ds = runUntil(n, 5002, (d, t) => {
+      for (const s of sends(d, 'ping')) n.handle({ type: 'receive', nowMs: t, from: s.to, msg: { type: 'ack', seq: (s.msg as { seq: number }).seq, digest: '', incarnation: 1, status: 'alive' } })
+    })
+    expect(events(ds, 'member:removed')[0]).toMatchObject({ id: 'a', from: 'failed', to: 'removed' })
+    expect(n.member('a')).toBeUndefined()
+    n.handle({ type: 'receive', nowMs: 5003, from: 'c', msg: { type: 'sync', digest: 'x', records: [aliveRecord('a', 1)], reply: false } })
+    expect(n.member('a')).toBeUndefined()
+    n.handle({ type: 'receive', nowMs: 5004, from: 'a', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
+    expect(n.status('a')).toBe('alive')
+  })
+})
+
+describe('local health and stalls', () => {
+  it('does not declare others failed when it wakes from a stall', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ id: 'a', incarnation: 1, status: 'suspect', evidence: { rule: 'probe-failed', observer: 'b', atMs: 0 } }] } })
+    const due = n.nextDeadlineMs()
+    // Frozen for 30 s: the first input after waking is the refutation that was waiting in our socket.
+    const wake = due + 30_000
+    const ds = n.handle({ type: 'tick', nowMs: wake })
+    expect(events(ds, 'member:failed')).toHaveLength(0)
+    expect(ds.some((d) => d.type === 'log' && d.msg.includes('stall'))).toBe(true)
+    expect(n.stats.stalls).toBe(1)
+    n.handle({ type: 'receive', nowMs: wake + 1, from: 'a', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
+    expect(n.status('a')).toBe('alive')
+    expect(n.localHealth).toBeGreaterThan(0)
+  })
+})
+
+describe('anti-entropy', () => {
+  it('answers a differing digest with its full state, an equal one with nothing', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const same = n.handle({ type: 'receive', nowMs: 1, from: 'a', msg: { type: 'sync', digest: n.digest(), reply: true } })
+    expect(sends(same, 'sync')).toHaveLength(0)
+    const diff = n.handle({ type: 'receive', nowMs: 2, from: 'a', msg: { type: 'sync', digest: 'other', reply: true } })
+    const reply = sends(diff, 'sync')[0].msg as Extract<Message, { type: 'sync' }>
+    expect(reply.records!.map((r) => r.id).sort()).toEqual(['a', 'b', 'c', 'd', 'me'])
+    expect(reply.reply).toBe(true)
+  })
+
+  it('gives two nodes with the same table the same digest', () => {
+    const x = makeNode('x')
+    const y = makeNode('y')
+    joinWith(x, ['y', 'a', 'b'])
+    joinWith(y, ['x', 'a', 'b'])
+    // Each holds its own record and the other's as signed by its owner, both at incarnation 1.
+    expect(x.digest()).toBe(y.digest())
+  })
+
+  it('relays an indirect probe and nacks when the target stays silent', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const ds = n.handle({ type: 'receive', nowMs: 10, from: 'a', msg: { type: 'ping-req', seq: 77, target: 'b' } })
+    const ping = sends(ds, 'ping')[0]
+    expect(ping.to).toBe('b')
+    const relayed = n.handle({ type: 'receive', nowMs: 12, from: 'b', msg: { type: 'ack', seq: (ping.msg as { seq: number }).seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+    expect(sends(relayed, 'indirect-ack')[0]).toMatchObject({ to: 'a', msg: { seq: 77, target: 'b' } })
+    const ds2 = n.handle({ type: 'receive', nowMs: 20, from: 'a', msg: { type: 'ping-req', seq: 78, target: 'c' } })
+    expect(sends(ds2, 'ping')[0].to).toBe('c')
+    const later = runUntil(n, 20 + n.config.probeTimeoutMs)
+    expect(sends(later, 'nack')[0]).toMatchObject({ to: 'a', msg: { seq: 78, target: 'c' } })
+  })
+})
