@@ -1,0 +1,561 @@
+// The node: a thin shell around the pure protocol core. It owns the only timer, the monotonic clock,
+// the libp2p transport, the data dir (identity, incarnation, event log) and the listeners; it feeds
+// the core inputs and carries out the decisions the core returns. No membership rule lives here.
+
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { PROFILES, resolveConfig, LIMITS, type ProfileName, type ProtocolConfig } from '../protocol/config.js'
+import { startIncarnation } from '../protocol/rules.js'
+import { SwimInstance, type SwimStats } from '../protocol/swim.js'
+import type { Decision, Input, MemberMeta, MemberView, MembershipEvent, Random, SelfState } from '../protocol/types.js'
+import { ensureDataDir, readState, resolveDataDir, writeState } from './datadir.js'
+import { EventLog, logEntryFromEvent, type LogEntry } from './eventlog.js'
+import { acquireAgentLock, type AgentLock } from './lock.js'
+import type { Transport, TransportStats } from '../libp2p/transport.js'
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+
+export interface NodeOptions {
+  /** Where identity, state and the event log live. Default: the platform's per-user state dir. */
+  dataDir?: string
+  /** Display name. Default: the hostname. At most 64 characters. */
+  name?: string
+  /** Group name: nodes of different groups never mix. Default 'default'. [A-Za-z0-9._-], 1..64. */
+  group?: string
+  /** Listen multiaddrs. Default ['/ip4/0.0.0.0/tcp/0']. */
+  listen?: string[]
+  /** Multiaddrs of known members, for networks that block multicast. */
+  bootstrap?: string[]
+  /** mDNS discovery: true (default), false, or confined to one interface. */
+  mdns?: boolean | { interface?: string; intervalMs?: number }
+  /** Timing profile: 'lan' (default) or 'local' (fast timers for many nodes on one machine). */
+  profile?: ProfileName
+  /** Overrides of individual protocol timings. */
+  config?: Partial<ProtocolConfig>
+  /** Identity key file. Default <dataDir>/identity.key. */
+  keyFile?: string
+  /** A libp2p pre-shared key file (swarm.key): only machines holding it can connect. */
+  groupKeyFile?: string
+  /** Small metadata (room, seat…); at most 512 bytes encoded. */
+  tags?: Record<string, string>
+  /** Keep the JSON Lines event log in the data dir. Default true. */
+  eventLog?: boolean | { maxFileBytes?: number; maxFiles?: number }
+  /** Operator log lines (structured). Default: none. */
+  logger?: (level: 'info' | 'warn', msg: string, data?: Record<string, unknown>) => void
+}
+
+/** One member as the API shows it. */
+export interface Member {
+  id: string
+  name: string
+  status: MemberView['status']
+  incarnation: number
+  addrs: string[]
+  tags: Record<string, string>
+  /** When it entered its current status (ISO 8601, local wall clock). */
+  since: string
+  evidence?: MemberView['evidence']
+  /** Round trip of our last successful direct probe, ms. */
+  lastRttMs?: number
+  /** Our last direct probe's outcome (for reachability edges): 'ack', 'timeout', 'refused'… */
+  lastProbe?: string
+  isSelf: boolean
+}
+
+/** A membership event as delivered to listeners and the event log. */
+export interface NodeEvent extends MembershipEvent {
+  /** Wall-clock time (ISO 8601). */
+  ts: string
+}
+
+export type NodeEventType = MembershipEvent['type']
+export type NodeEventMap = { [K in NodeEventType]: NodeEvent & { type: K } }
+
+export interface NodeStats {
+  protocol: SwimStats
+  transport: TransportStats
+  /** Bad input from the network, by reason class. */
+  rejected: number
+  health: number
+  eventLog?: { lastSeq: number; dropped: number; lastError?: string }
+}
+
+export interface Snapshot {
+  self: Member
+  group: string
+  state: SelfState
+  digest: string
+  members: Member[]
+  stats: NodeStats
+  at: string
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors a caller can act on
+
+export class InvalidOptionsError extends Error {
+  override name = 'InvalidOptionsError'
+}
+export class NodeNotStartedError extends Error {
+  override name = 'NodeNotStartedError'
+  constructor() {
+    super('the node is not started: call start() first')
+  }
+}
+export class NodeStoppedError extends Error {
+  override name = 'NodeStoppedError'
+  constructor() {
+    super('the node was stopped; create a new one')
+  }
+}
+
+/** Events a slow async iterator may fall behind by before the oldest are dropped. */
+export const MAX_ITERATOR_BUFFER = 10_000
+/** Inputs that arrive before the core exists (during start) are queued up to this many. */
+const MAX_EARLY_INPUTS = 1024
+/** Listeners per event type: a leak would slow every event. */
+const MAX_LISTENERS = 256
+
+const GROUP_RE = /^[A-Za-z0-9._-]{1,64}$/
+
+function validateOptions(o: NodeOptions): void {
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > LIMITS.nameChars)) {
+    throw new InvalidOptionsError(`name must be 1..${LIMITS.nameChars} characters`)
+  }
+  if (o.group !== undefined && (typeof o.group !== 'string' || !GROUP_RE.test(o.group))) {
+    throw new InvalidOptionsError(`group must be 1..64 characters of letters, digits, '.', '_' or '-'; got ${JSON.stringify(o.group)}`)
+  }
+  if (o.profile !== undefined && !(o.profile in PROFILES)) {
+    throw new InvalidOptionsError(`profile must be one of ${Object.keys(PROFILES).join(', ')}; got ${JSON.stringify(o.profile)}`)
+  }
+  if (o.tags !== undefined) {
+    if (typeof o.tags !== 'object' || o.tags === null) throw new InvalidOptionsError('tags must be an object of strings')
+    for (const [k, v] of Object.entries(o.tags)) if (typeof v !== 'string') throw new InvalidOptionsError(`tag ${k} must be a string`)
+    const bytes = Buffer.byteLength(JSON.stringify(o.tags))
+    if (bytes > LIMITS.tagsBytes) throw new InvalidOptionsError(`tags are ${bytes} bytes encoded; at most ${LIMITS.tagsBytes}`)
+  }
+  for (const key of ['listen', 'bootstrap'] as const) {
+    const v = o[key]
+    if (v !== undefined && (!Array.isArray(v) || v.some((a) => typeof a !== 'string' || a.length > LIMITS.addrChars))) {
+      throw new InvalidOptionsError(`${key} must be an array of multiaddr strings`)
+    }
+  }
+}
+
+/** Randomness for the core: Math.random is fine in the real node (the simulator seeds its own). */
+const systemRandom: Random = { next: () => Math.random() }
+
+// ---------------------------------------------------------------------------------------------
+
+export class RollcallNode {
+  readonly group: string
+  readonly dataDir: string
+  readonly config: ProtocolConfig
+  private readonly opts: NodeOptions
+  private readonly log: NonNullable<NodeOptions['logger']>
+
+  private transport: Transport | undefined
+  private swim: SwimInstance | undefined
+  private eventLog: EventLog | undefined
+  private lock: AgentLock | undefined
+  private timer: NodeJS.Timeout | undefined
+  private timerAtMs = Infinity
+  private early: Input[] = []
+  private started = false
+  private stopped = false
+  private rejectedCount = 0
+  private lastRejectLogMs = -Infinity
+  private readonly listeners = new Map<string, Set<(ev: NodeEvent) => void>>()
+  private readonly waiters = new Set<{ state: SelfState; resolve: () => void }>()
+
+  constructor(opts: NodeOptions = {}) {
+    validateOptions(opts)
+    this.opts = opts
+    this.group = opts.group ?? 'default'
+    this.dataDir = resolveDataDir(opts.dataDir)
+    this.config = resolveConfig(PROFILES[opts.profile ?? 'lan'], opts.config)
+    this.log = opts.logger ?? (() => {})
+  }
+
+  /** Monotonic milliseconds: timeouts never follow wall-clock jumps. */
+  private nowMs(): number {
+    return performance.now()
+  }
+
+  /** Start networking and the protocol; does not join (call join()). Safe to call twice. */
+  async start(): Promise<void> {
+    if (this.stopped) throw new NodeStoppedError()
+    if (this.started) return
+    this.started = true
+    try {
+      await this.startInner()
+    } catch (err) {
+      this.started = false
+      await this.cleanup()
+      throw err
+    }
+  }
+
+  private async startInner(): Promise<void> {
+    ensureDataDir(this.dataDir)
+    this.lock = acquireAgentLock(this.dataDir)
+    // Import libp2p lazily: the pure core and the simulator never load it.
+    const { loadOrCreateIdentity, createEd25519Authenticator } = await import('../libp2p/identity.js')
+    const { createLibp2pTransport } = await import('../libp2p/transport.js')
+    const identity = await loadOrCreateIdentity(this.opts.keyFile ?? path.join(this.dataDir, 'identity.key'))
+    if (identity.created) this.log('info', 'created a new identity', { peerId: identity.peerId })
+    const groupKey = this.opts.groupKeyFile ? readGroupKey(this.opts.groupKeyFile) : undefined
+    if (this.opts.eventLog !== false) {
+      const lo = typeof this.opts.eventLog === 'object' ? this.opts.eventLog : {}
+      this.eventLog = EventLog.open(this.dataDir, { ...lo, onError: (err: Error) => this.log('warn', 'event log write failed; buffering in memory', { error: err.message }) })
+    }
+    const mdns = this.opts.mdns === false ? false : this.opts.mdns === true || this.opts.mdns === undefined ? {} : this.opts.mdns
+    const feed = (input: Input) => this.input(input)
+    this.transport = await createLibp2pTransport(
+      {
+        privateKey: identity.privateKey, group: this.group, listen: this.opts.listen, bootstrap: this.opts.bootstrap, mdns, groupKey,
+        probeTimeoutMs: Math.max(2000, this.config.probeIntervalMs * 2),
+      },
+      {
+        message: (from, msg) => feed({ type: 'receive', nowMs: 0, from, msg }),
+        sendFailed: (to, msg, reason) => feed({ type: 'send-failed', nowMs: 0, to, msg, reason }),
+        connected: (peer) => feed({ type: 'connected', nowMs: 0, peer }),
+        disconnected: (peer) => feed({ type: 'disconnected', nowMs: 0, peer }),
+        discovered: (peer) => feed({ type: 'discovered', nowMs: 0, peer }),
+        rejected: (from, protocol, reason) => this.onRejected(from, protocol, reason),
+        log: (level, msg, data) => this.log(level, msg, data),
+      },
+    )
+    await this.transport.start()
+    const persisted = readState(this.dataDir)?.incarnation
+    const incarnation = startIncarnation(persisted, Date.now() / 1000)
+    writeState(this.dataDir, { ...(readState(this.dataDir) ?? {}), incarnation })
+    const meta: MemberMeta = { name: this.opts.name ?? os.hostname().slice(0, LIMITS.nameChars), addrs: this.transport.addrs().slice(0, LIMITS.addrsPerMember), tags: this.opts.tags ?? {} }
+    this.swim = new SwimInstance({
+      id: identity.peerId, meta, config: this.config, random: systemRandom,
+      auth: createEd25519Authenticator(identity.peerId, identity.privateKey), incarnation, nowMs: this.nowMs(),
+    })
+    this.log('info', 'node started', { id: identity.peerId, group: this.group, addrs: meta.addrs, incarnation })
+    const early = this.early
+    this.early = []
+    for (const i of early) this.input(i)
+  }
+
+  /** Join the group; resolves once joined (or running as a group of one). Safe to repeat. */
+  async join(): Promise<void> {
+    const swim = this.requireStarted()
+    if (swim.selfState === 'joined') return
+    const done = this.waitForState('joined')
+    this.input({ type: 'join', nowMs: 0 })
+    await done
+  }
+
+  /** Leave gracefully: announce, keep answering probes for the grace period, then stop taking part. Safe to repeat. */
+  async leave(): Promise<void> {
+    const swim = this.requireStarted()
+    if (swim.selfState !== 'joined' && swim.selfState !== 'joining' && swim.selfState !== 'leaving') return
+    const done = this.waitForState('left')
+    this.input({ type: 'leave', nowMs: 0 })
+    await done
+  }
+
+  /** Stop networking without leaving (to the group this looks like a crash). Safe to repeat. */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    await this.cleanup()
+    for (const w of this.waiters) w.resolve()
+    this.waiters.clear()
+  }
+
+  private async cleanup(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    try {
+      await this.transport?.stop()
+    } catch (err) {
+      this.log('warn', 'transport stop failed', { error: (err as Error).message })
+    }
+    this.eventLog?.close()
+    this.lock?.release()
+    this.lock = undefined
+  }
+
+  self(): Member {
+    const swim = this.requireStarted()
+    return this.toMember(swim.member(swim.id)!)
+  }
+
+  get id(): string {
+    return this.requireStarted().id
+  }
+
+  get state(): SelfState {
+    return this.swim?.selfState ?? 'idle'
+  }
+
+  /** Every known member, self included. */
+  members(): Member[] {
+    const swim = this.requireStarted()
+    return swim.members().map((m) => this.toMember(m))
+  }
+
+  /** Members currently believed alive, self included. */
+  reachable(): Member[] {
+    return this.members().filter((m) => m.status === 'alive')
+  }
+
+  digest(): string {
+    return this.requireStarted().digest()
+  }
+
+  stats(): NodeStats {
+    const swim = this.requireStarted()
+    const s: NodeStats = {
+      protocol: { ...swim.stats },
+      transport: this.transport!.stats(),
+      rejected: this.rejectedCount + swim.stats.recordsRejected,
+      health: swim.localHealth,
+    }
+    if (this.eventLog) {
+      s.eventLog = { lastSeq: this.eventLog.lastSeq, dropped: this.eventLog.droppedCount }
+      if (this.eventLog.lastError) s.eventLog.lastError = this.eventLog.lastError.message
+    }
+    return s
+  }
+
+  snapshot(): Snapshot {
+    const swim = this.requireStarted()
+    return { self: this.self(), group: this.group, state: swim.selfState, digest: swim.digest(), members: this.members(), stats: this.stats(), at: new Date().toISOString() }
+  }
+
+  /** Entries of the event log (oldest first). */
+  events(opts: { sinceSeq?: number; limit?: number } = {}): LogEntry[] {
+    return this.eventLog?.read(opts) ?? []
+  }
+
+  /** Follow new event-log entries; returns an unsubscribe function. */
+  followLog(fromSeq: number, fn: (e: LogEntry) => void): () => void {
+    if (!this.eventLog) return () => {}
+    return this.eventLog.follow(fromSeq, fn)
+  }
+
+  on<K extends NodeEventType>(type: K | '*', fn: (ev: NodeEventMap[K]) => void): this {
+    let set = this.listeners.get(type)
+    if (!set) this.listeners.set(type, (set = new Set()))
+    if (set.size >= MAX_LISTENERS) throw new Error(`too many listeners for ${type} (max ${MAX_LISTENERS}): is one leaking?`)
+    set.add(fn as (ev: NodeEvent) => void)
+    return this
+  }
+
+  off<K extends NodeEventType>(type: K | '*', fn: (ev: NodeEventMap[K]) => void): this {
+    this.listeners.get(type)?.delete(fn as (ev: NodeEvent) => void)
+    return this
+  }
+
+  /**
+   * Async iterator over every event. A consumer slower than the node falls behind by at most
+   * MAX_ITERATOR_BUFFER events; older ones are dropped (and counted in `dropped`).
+   */
+  changes(): AsyncIterableIterator<NodeEvent> & { dropped: number } {
+    const buf: NodeEvent[] = []
+    let wake: (() => void) | undefined
+    let done = false
+    const fn = (ev: NodeEvent) => {
+      if (buf.length >= MAX_ITERATOR_BUFFER) {
+        buf.shift()
+        it.dropped++
+      }
+      buf.push(ev)
+      wake?.()
+    }
+    this.on('*', fn)
+    const finish = () => {
+      done = true
+      this.off('*', fn)
+      wake?.()
+    }
+    const it = {
+      dropped: 0,
+      [Symbol.asyncIterator]() {
+        return this
+      },
+      async next(): Promise<IteratorResult<NodeEvent>> {
+        while (buf.length === 0 && !done) await new Promise<void>((r) => (wake = r))
+        wake = undefined
+        if (buf.length > 0) return { value: buf.shift()!, done: false }
+        return { value: undefined, done: true }
+      },
+      async return(): Promise<IteratorResult<NodeEvent>> {
+        finish()
+        return { value: undefined, done: true }
+      },
+    }
+    this.waiters.add({ state: 'idle', resolve: finish }) // ended by stop()
+    return it
+  }
+
+  /** Tell the core about a new display name or tags (raises our incarnation). */
+  setMeta(meta: { name?: string; tags?: Record<string, string> }): void {
+    const swim = this.requireStarted()
+    validateOptions(meta)
+    const cur = swim.member(swim.id)!
+    this.input({ type: 'set-meta', nowMs: 0, meta: { name: meta.name ?? cur.name, addrs: cur.addrs, tags: meta.tags ?? cur.tags } })
+  }
+
+  /** For tests and the fault lab: drop every connection to a peer. */
+  async disconnect(peer: string): Promise<void> {
+    await this.transport?.closeConnections(peer)
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private requireStarted(): SwimInstance {
+    if (this.stopped) throw new NodeStoppedError()
+    if (!this.swim) throw new NodeNotStartedError()
+    return this.swim
+  }
+
+  private waitForState(state: SelfState): Promise<void> {
+    return new Promise((resolve) => {
+      const w = { state, resolve: () => { this.waiters.delete(w); resolve() } }
+      this.waiters.add(w)
+    })
+  }
+
+  private input(input: Input): void {
+    if (this.stopped) return
+    const swim = this.swim
+    if (!swim) {
+      if (this.early.length < MAX_EARLY_INPUTS) this.early.push(input)
+      return
+    }
+    let decisions: Decision[]
+    try {
+      decisions = swim.handle({ ...input, nowMs: this.nowMs() } as Input)
+    } catch (err) {
+      // A broken invariant is a bug: report it loudly, keep the node alive.
+      this.log('warn', 'protocol invariant broken', { error: (err as Error).stack ?? String(err), input: input.type })
+      decisions = []
+    }
+    this.carryOut(decisions)
+    this.arm()
+  }
+
+  private carryOut(decisions: Decision[]): void {
+    const t = this.transport!
+    for (const d of decisions) {
+      switch (d.type) {
+        case 'send':
+          t.send(d.to, d.msg)
+          break
+        case 'broadcast':
+          t.broadcast(d.msg)
+          break
+        case 'persist-incarnation':
+          try {
+            writeState(this.dataDir, { ...(readState(this.dataDir) ?? {}), incarnation: d.incarnation })
+          } catch (err) {
+            this.log('warn', 'could not persist incarnation; a restart will fall back to the wall clock', { error: (err as Error).message })
+          }
+          break
+        case 'log':
+          this.log(d.level, d.msg, d.data)
+          break
+        case 'event':
+          this.onEvent(d.event)
+          break
+      }
+    }
+  }
+
+  private onEvent(ev: MembershipEvent): void {
+    const swim = this.swim!
+    if (ev.type === 'member:joined' || ev.type === 'member:updated' || ev.type === 'member:recovered') {
+      const m = swim.member(ev.id)
+      if (m && !m.isSelf) this.transport!.addPeerAddrs(ev.id, m.addrs)
+    }
+    if (ev.type === 'member:left' && ev.id !== swim.id) void this.transport!.closeConnections(ev.id).catch(() => {})
+    const wall = Date.now()
+    const nev: NodeEvent = { ...ev, ts: new Date(wall).toISOString() }
+    if (ev.type !== 'view:changed' && this.eventLog) this.eventLog.append(logEntryFromEvent(ev, wall))
+    if (ev.type !== 'view:changed' && ev.type !== 'self:state') {
+      this.log('info', `${ev.type} ${ev.name || ev.id.slice(-8)}`, { id: ev.id, from: ev.from, to: ev.to, incarnation: ev.incarnation, rule: ev.evidence?.rule })
+    }
+    if (ev.type === 'self:state') {
+      this.log('info', `self ${ev.from} → ${ev.to}`, { incarnation: ev.incarnation })
+      for (const w of [...this.waiters]) if (w.state === ev.to) w.resolve()
+    }
+    for (const key of [ev.type, '*']) {
+      for (const fn of this.listeners.get(key) ?? []) {
+        try {
+          fn(nev)
+        } catch (err) {
+          this.log('warn', 'event listener threw', { type: ev.type, error: (err as Error).message })
+        }
+      }
+    }
+  }
+
+  private arm(): void {
+    const swim = this.swim
+    if (!swim || this.stopped) return
+    const at = swim.nextDeadlineMs()
+    if (at === this.timerAtMs && this.timer) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    this.timerAtMs = at
+    if (!Number.isFinite(at)) return
+    const delay = Math.max(0, Math.min(at - this.nowMs(), 2 ** 31 - 1))
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.timerAtMs = Infinity
+      this.input({ type: 'tick', nowMs: 0 })
+    }, delay)
+    this.timer.unref?.()
+  }
+
+  private onRejected(from: string | undefined, protocol: string, reason: string): void {
+    this.rejectedCount++
+    const now = this.nowMs()
+    if (now - this.lastRejectLogMs > 1000) {
+      this.lastRejectLogMs = now
+      this.log('warn', 'rejected bad input', { from, protocol, reason, totalRejected: this.rejectedCount })
+    }
+  }
+
+  private toMember(v: MemberView): Member {
+    const wallSince = Date.now() - (this.nowMs() - v.sinceMs)
+    const m: Member = {
+      id: v.id, name: v.name, status: v.status, incarnation: v.incarnation, addrs: v.addrs, tags: v.tags,
+      since: new Date(wallSince).toISOString(), isSelf: v.isSelf,
+    }
+    if (v.evidence) m.evidence = v.evidence
+    if (v.lastRttMs !== undefined) m.lastRttMs = Math.round(v.lastRttMs * 10) / 10
+    const lp = this.swim?.lastDirectOutcome(v.id)
+    if (lp) m.lastProbe = lp
+    return m
+  }
+}
+
+/** Read a libp2p swarm key file (bounded); a bad file is a clear error. */
+function readGroupKey(file: string): Uint8Array {
+  let buf: Buffer
+  try {
+    buf = readFileSync(file)
+  } catch (err) {
+    throw new InvalidOptionsError(`cannot read group key file ${file}: ${(err as Error).message}`)
+  }
+  if (buf.byteLength > 4096 || !buf.toString('utf8').startsWith('/key/swarm/psk/1.0.0/')) {
+    throw new InvalidOptionsError(`${file} is not a libp2p swarm key (expected a file starting with /key/swarm/psk/1.0.0/)`)
+  }
+  return new Uint8Array(buf)
+}
+
+/** Create a node (not yet started). */
+export function createNode(options: NodeOptions = {}): RollcallNode {
+  return new RollcallNode(options)
+}
