@@ -71,7 +71,8 @@ export function ensureDataDir(dir: string): string {
   try {
     fs.mkdirSync(abs, { recursive: true, mode: 0o700 })
   } catch (err) {
-    throw dataDirFsError(`cannot create data dir ${abs}`, abs, err)
+    // EEXIST: something that is not a directory is in the way; the stat below says so.
+    if (errCode(err) !== 'EEXIST') throw dataDirFsError(`cannot create data dir ${abs}`, abs, err)
   }
   let st: fs.Stats
   try {

@@ -1,8 +1,8 @@
 // Append-only membership event log in the data dir, as JSON Lines with size-based rotation.
 //
 // Crash safety rests on one rule: each entry is written with a single write() of a whole line
-// (O_APPEND), so SIGKILL or a power cut leaves at most one torn line, the last one. open()
-// repairs that line; readers skip any line that does not parse instead of failing.
+// (O_APPEND), so a SIGKILL leaves at most one torn line, the last one. open() cuts it off;
+// readers skip any line that does not parse instead of failing.
 // Write errors (disk full, read-only remount) never reach the caller: entries wait in a bounded
 // memory buffer and are retried, because losing the log must not take the agent down.
 // Only the agent (which holds agent.lock) writes; other processes read with readEventLogFiles().
@@ -39,8 +39,12 @@ export const MIN_MAX_FILE_BYTES = 16 * 1024
 export const MAX_LINE_BYTES = 64 * 1024
 /** Entries kept in memory while the disk refuses writes (about 3 MB); the oldest are dropped beyond. */
 export const DEFAULT_MAX_BUFFERED_ENTRIES = 10_000
-/** Entries returned by one read(); page further with sinceSeq. */
-export const MAX_READ_ENTRIES = 100_000
+/**
+ * Entries returned by one read; page further with sinceSeq. Above what the default files hold
+ * (40 MiB at ≥ 150 bytes per line ≈ 280,000), so an unpaged read gets a default-size log whole,
+ * while a log configured far larger cannot take unbounded memory.
+ */
+export const MAX_READ_ENTRIES = 1_000_000
 /** In-process followers; each is a callback per entry, so a leak would slow every append. */
 export const MAX_FOLLOWERS = 64
 /** open() looks for the last complete entry in this much of the file's tail before scanning it all. */
@@ -106,10 +110,6 @@ export class EventLog {
   readonly maxFiles: number
   /** Bytes of a torn last line removed by open() (0 when the log was closed cleanly). */
   readonly recoveredTornBytes: number
-  /** The most recent write error, kept after recovery for status displays. */
-  lastError: Error | undefined
-  /** Entries lost because the buffer was full while writes failed (they leave gaps in seq). */
-  droppedCount = 0
 
   private readonly maxBufferedEntries: number
   private readonly onError: ((err: Error) => void) | undefined
@@ -124,7 +124,9 @@ export class EventLog {
   /** True between a write failure and the next successful flush: onError fires once per episode. */
   private failing = false
   private closed = false
-  private readonly followers = new Set<{ fromSeq: number; onEntry: (entry: LogEntry) => void }>()
+  private lastWriteError: Error | undefined
+  private dropped = 0
+  private readonly followers = new Set<{ afterSeq: number; onEntry: (entry: LogEntry) => void }>()
 
   private constructor(dir: string, opts: EventLogOptions) {
     this.dir = dir
@@ -167,6 +169,16 @@ export class EventLog {
     return this.seq
   }
 
+  /** The most recent write error, kept after recovery for status displays. */
+  get lastError(): Error | undefined {
+    return this.lastWriteError
+  }
+
+  /** Entries lost because the buffer was full while writes failed, or still unwritten at close (gaps in seq). */
+  get droppedCount(): number {
+    return this.dropped
+  }
+
   /** Entries waiting in memory for the disk to accept them. */
   get pendingCount(): number {
     return this.pending.length
@@ -181,12 +193,12 @@ export class EventLog {
     const entry = normalizeEntry(input, this.seq + 1, input.ts ?? new Date(this.nowMs()).toISOString())
     const bytes = encodeLine(entry, Math.min(MAX_LINE_BYTES, this.maxFileBytes))
     this.seq = entry.seq
-    if (this.pending.length >= this.maxBufferedEntries) {
-      this.pending.shift()
-      this.droppedCount++
-    }
     this.pending.push({ entry, bytes })
-    this.flush()
+    // Trim only after trying to write, so a disk that just recovered loses nothing.
+    if (!this.flush() && this.pending.length > this.maxBufferedEntries) {
+      this.pending.shift()
+      this.dropped++
+    }
     this.notify(entry)
     return entry
   }
@@ -210,7 +222,7 @@ export class EventLog {
   /**
    * Entries oldest first, from the rotated files, the current file and the memory buffer.
    * `sinceSeq`: only entries with a greater seq. `limit`: at most this many, the oldest of those
-   * (page on with sinceSeq = last seq). `last`: only the newest this many.
+   * (page on with sinceSeq = last seq). `last`: only the newest this many (limit is then ignored).
    */
   read(opts: ReadOptions = {}): LogEntry[] {
     this.flush()
@@ -230,20 +242,22 @@ export class EventLog {
   }
 
   /**
-   * Calls onEntry for every entry with seq > fromSeq: first those already logged (synchronously),
-   * then each new one as it is appended. Returns the unsubscribe function.
+   * Calls onEntry for every entry with seq ≥ fromSeq: first those already logged (synchronously),
+   * then each new one as it is appended. A fromSeq past the end (lastSeq + 1 or more, e.g.
+   * Number.MAX_SAFE_INTEGER) means new entries only. Returns the unsubscribe function.
    */
   follow(fromSeq: number, onEntry: (entry: LogEntry) => void): () => void {
     if (this.closed) throw new EventLogClosedError(`event log in ${this.dir} is closed`)
     if (this.followers.size >= MAX_FOLLOWERS) throw new TooManyFollowersError(`event log: at most ${MAX_FOLLOWERS} followers`)
-    let since = fromSeq
-    for (;;) {
+    let since = fromSeq - 1
+    while (since < this.seq) {
       const page = this.read({ sinceSeq: since })
       for (const entry of page) onEntry(entry)
       if (page.length < MAX_READ_ENTRIES) break
       since = page[page.length - 1].seq
     }
-    const follower = { fromSeq: Math.max(fromSeq, this.seq), onEntry }
+    // Everything appended from here on is new to this follower.
+    const follower = { afterSeq: this.seq, onEntry }
     this.followers.add(follower)
     return () => {
       this.followers.delete(follower)
@@ -256,7 +270,7 @@ export class EventLog {
     this.flush()
     this.closed = true
     this.followers.clear()
-    this.droppedCount += this.pending.length
+    this.dropped += this.pending.length
     this.pending.length = 0
     this.closeFd()
   }
@@ -264,7 +278,8 @@ export class EventLog {
   private writeLine(bytes: Buffer): void {
     if (this.fd < 0) this.openCurrent()
     if (this.tornTail) {
-      // O_APPEND writes go to the new end, so cutting back to the last whole line is enough.
+      // A partial line would glue itself to the next entry. O_APPEND writes go to the new end,
+      // so cutting back to the last whole line is enough.
       this.fs.ftruncateSync(this.fd, this.currentBytes)
       this.tornTail = false
     }
@@ -278,7 +293,8 @@ export class EventLog {
         offset += n
       }
     } catch (err) {
-      if (offset > 0) this.tornTail = true
+      // Even a write that reports failure may have left bytes behind; cutting back is harmless.
+      this.tornTail = true
       throw err
     }
     this.currentBytes += bytes.length
@@ -286,6 +302,8 @@ export class EventLog {
 
   private openCurrent(): void {
     const file = path.join(this.dir, CURRENT_FILE)
+    // A partial line from a failed write would glue itself to the next entry.
+    if (this.tornTail) repairTornTail(file)
     const fd = this.fs.openSync(file, 'a', 0o600)
     try {
       const st = this.fs.fstatSync(fd)
@@ -336,7 +354,7 @@ export class EventLog {
 
   private noteError(err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err))
-    this.lastError = error
+    this.lastWriteError = error
     if (this.failing) return
     this.failing = true
     this.onError?.(error)
@@ -344,7 +362,7 @@ export class EventLog {
 
   private notify(entry: LogEntry): void {
     for (const f of this.followers) {
-      if (entry.seq <= f.fromSeq) continue
+      if (entry.seq <= f.afterSeq) continue
       try {
         f.onEntry(entry)
       } catch (err) {
@@ -369,6 +387,8 @@ export interface EventLogFiles {
   skippedLines: number
   /** The files read, oldest first. */
   files: string[]
+  /** More entries follow than `limit` allowed: read on with sinceSeq = the last entry's seq. */
+  truncated: boolean
 }
 
 /**
@@ -379,16 +399,17 @@ export interface EventLogFiles {
 export function readEventLogFiles(dir: string, opts: ReadOptions = {}): EventLogFiles {
   const files = listLogFiles(dir)
   const sinceSeq = opts.sinceSeq ?? 0
+  if (opts.last !== undefined) return readLast(files, sinceSeq, Math.max(0, Math.min(MAX_READ_ENTRIES, Math.floor(opts.last))))
   const limit = clampLimit(opts.limit)
-  const last = opts.last === undefined ? undefined : Math.max(0, Math.min(MAX_READ_ENTRIES, Math.floor(opts.last)))
   const entries: LogEntry[] = []
   let skippedLines = 0
+  let truncated = false
   // Monotonic seq also drops duplicates when a rotation renames a file while we read.
   let prevSeq = 0
-  let done = false
-  for (const file of files) {
-    if (done) break
-    scanLines(file, (text) => {
+  for (let i = 0; i < files.length && !truncated; i++) {
+    // Skip whole files that end at or before sinceSeq (a tail read instead of a full scan).
+    if (sinceSeq > 0 && i < files.length - 1 && lastSeqInFile(files[i]) <= sinceSeq) continue
+    scanLines(files[i], (text) => {
       const entry = text === null ? undefined : parseEntry(text)
       if (entry === undefined) {
         skippedLines++
@@ -397,16 +418,45 @@ export function readEventLogFiles(dir: string, opts: ReadOptions = {}): EventLog
       if (entry.seq <= prevSeq) return true
       prevSeq = entry.seq
       if (entry.seq <= sinceSeq) return true
-      entries.push(entry)
-      if (last !== undefined) {
-        if (entries.length > last) entries.shift()
-        return true
+      if (entries.length >= limit) {
+        truncated = true
+        return false
       }
-      if (entries.length >= limit) done = true
-      return !done
+      entries.push(entry)
+      return true
     })
   }
-  return { entries, skippedLines, files }
+  return { entries, skippedLines, files, truncated }
+}
+
+/** The newest `last` entries: reads files newest first and stops once it has enough. */
+function readLast(files: string[], sinceSeq: number, last: number): EventLogFiles {
+  const parts: LogEntry[][] = []
+  let have = 0
+  let skippedLines = 0
+  for (let i = files.length - 1; i >= 0 && have < last; i--) {
+    let part: LogEntry[] = []
+    scanLines(files[i], (text) => {
+      const entry = text === null ? undefined : parseEntry(text)
+      if (entry === undefined) skippedLines++
+      else if (entry.seq > sinceSeq) part.push(entry)
+      // Trim in batches: shifting one at a time would be quadratic.
+      if (part.length > 2 * last) part = part.slice(part.length - last)
+      return true
+    })
+    parts.unshift(part)
+    have += part.length
+  }
+  const entries: LogEntry[] = []
+  let prevSeq = 0
+  for (const part of parts) {
+    for (const entry of part) {
+      if (entry.seq <= prevSeq) continue
+      prevSeq = entry.seq
+      entries.push(entry)
+    }
+  }
+  return { entries: entries.length > last ? entries.slice(entries.length - last) : entries, skippedLines, files, truncated: false }
 }
 
 /** The entry for a protocol event. atMs is monotonic and meaningless after a restart, so ts replaces it. */
