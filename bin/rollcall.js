@@ -1,7 +1,28 @@
 #!/usr/bin/env node
-// Entry point of the `rollcall` command. Runs the TypeScript sources through tsx's loader, so a
-// checkout works right after `npm install` with no build step.
-import { register } from 'tsx/esm/api'
+// Entry point of the `rollcall` command. Runs the compiled dist/ when it is at least as new as
+// every source file (npm install builds it), else the TypeScript sources through tsx, so a
+// checkout being edited never runs stale code. The check reads ~60 mtimes: well under 5 ms.
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-register()
-await import('../core/cli/main.ts')
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const built = join(root, 'dist', 'core', 'cli', 'main.js')
+
+function newestSourceMs(dir) {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name)
+    if (entry.isDirectory()) newest = Math.max(newest, newestSourceMs(p))
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs)
+  }
+  return newest
+}
+
+if (process.env.ROLLCALL_FROM_SOURCE !== '1' && existsSync(built) && statSync(built).mtimeMs >= newestSourceMs(join(root, 'core'))) {
+  await import(built)
+} else {
+  const { register } = await import('tsx/esm/api')
+  register()
+  await import('../core/cli/main.ts')
+}

@@ -20,6 +20,7 @@ usage:
                    [--bootstrap MULTIADDR]… [--no-mdns] [--mdns-interface IFACE]
                    [--profile lan|local] [--key-file FILE] [--group-key-file FILE]
                    [--tag k=v]… [--no-join] [--log-json]
+                   [--dashboard HOST:PORT] [--dashboard-allow-remote]
   rollcall members [--data-dir DIR] [--json]
   rollcall status  [--data-dir DIR] [--json]
   rollcall events  [--data-dir DIR] [--follow] [--json] [--limit N]
@@ -99,7 +100,7 @@ async function agent(rest: string[]): Promise<number> {
       name: { kind: 'string' }, 'data-dir': DATA_DIR, group: { kind: 'string' }, listen: { kind: 'list' }, bootstrap: { kind: 'list' },
       mdns: { kind: 'boolean', default: true }, 'mdns-interface': { kind: 'string' }, profile: { kind: 'string', choices: ['lan', 'local'] },
       'key-file': { kind: 'string' }, 'group-key-file': { kind: 'string' }, tag: { kind: 'list' }, join: { kind: 'boolean', default: true },
-      'log-json': { kind: 'boolean' },
+      'log-json': { kind: 'boolean' }, dashboard: { kind: 'string' }, 'dashboard-allow-remote': { kind: 'boolean' },
     },
   })
   const log = logLine(flags['log-json'] === true)
@@ -113,6 +114,10 @@ async function agent(rest: string[]): Promise<number> {
   await node.start()
   const control = await startControlServer(dataDir, controlHandler(node))
   log('info', 'control socket ready', { path: control.path })
+  const dashboard = flags.dashboard === undefined ? undefined : await (await import('../dashboard/agent.js')).startAgentDashboard(node, {
+    listen: flags.dashboard, allowRemote: flags['dashboard-allow-remote'], version: VERSION, log,
+    settings: { name: flags.name ?? '', group: node.group, groupKeyFile: flags['group-key-file'] ?? '', bootstrap: flags.bootstrap, mdnsInterface: flags.mdns === false ? 'off' : flags['mdns-interface'] ?? '', autoJoin: flags.join },
+  })
 
   let stoppingAtMs = 0
   const shutdown = async (signal: string) => {
@@ -128,6 +133,7 @@ async function agent(rest: string[]): Promise<number> {
     const timeout = new Promise<void>((r) => setTimeout(r, 5000).unref())
     await Promise.race([node.leave().catch((err) => log('warn', 'leave failed', { error: String(err) })), timeout])
     await control.close()
+    await dashboard?.close()
     await node.stop()
     log('info', 'stopped')
     process.exit(0)
@@ -230,7 +236,7 @@ async function events(rest: string[]): Promise<number> {
   const dir = resolveDataDir(flags['data-dir'] as string | undefined)
   const limit = flags.limit === undefined ? 1000 : Number(flags.limit)
   if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer (see rollcall events --help)')
-  const { entries } = readEventLogFiles(dir)
+  const { entries } = readEventLogFiles(dir, { last: limit })
   const print = (e: LogEntry) => console.log(flags.json ? JSON.stringify(e) : formatEntry(e))
   for (const e of entries.slice(-limit)) print(e)
   if (!flags.follow) return 0
@@ -255,7 +261,8 @@ async function exportCmd(rest: string[]): Promise<number> {
   const flags = simpleFlags(rest, 'rollcall export', { format: { kind: 'string', choices: ['jsonl', 'csv'] }, out: { kind: 'string' } })
   if (!flags.format) throw new UsageError('--format jsonl|csv is required (see rollcall export --help)')
   const dir = resolveDataDir(flags['data-dir'] as string | undefined)
-  const { entries, skippedLines: skipped } = readEventLogFiles(dir)
+  const { entries, skippedLines: skipped, truncated } = readEventLogFiles(dir)
+  if (truncated) console.error(`rollcall: the log holds more events than one export takes; exported the first ${entries.length}`)
   const text = flags.format === 'csv' ? exportCsv(entries) : exportJsonl(entries)
   if (flags.out) {
     writeFileSync(flags.out as string, text)
@@ -272,7 +279,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err as Error
-    const known = ['UsageError', 'NoAgentError', 'DataDirError', 'AgentRunningError', 'IdentityError', 'InvalidOptionsError', 'InvalidConfigError', 'MdnsInterfaceError', 'TransportConfigError', 'ControlTimeoutError']
+    const known = ['UsageError', 'NoAgentError', 'DataDirError', 'AgentRunningError', 'IdentityError', 'InvalidOptionsError', 'InvalidConfigError', 'MdnsInterfaceError', 'TransportConfigError', 'ControlTimeoutError', 'DashboardConfigError']
     if (known.includes(e?.name) || err instanceof NoAgentError) {
       console.error(`rollcall: ${e.message}`)
       process.exit(e.name === 'UsageError' ? 2 : 1)

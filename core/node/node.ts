@@ -77,8 +77,10 @@ export type NodeEventMap = { [K in NodeEventType]: NodeEvent & { type: K } }
 export interface NodeStats {
   protocol: SwimStats
   transport: TransportStats
-  /** Bad input from the network, by reason class. */
+  /** Bad input from the network (malformed, oversized, forged, rate-limited). */
   rejected: number
+  /** Messages dropped by the per-peer rate limit. */
+  rateLimited: number
   health: number
   eventLog?: { lastSeq: number; dropped: number; lastError?: string }
 }
@@ -111,6 +113,14 @@ export class NodeStoppedError extends Error {
     super('the node was stopped; create a new one')
   }
 }
+
+/**
+ * Messages accepted per peer per second (token bucket, burst of twice this). An honest member sends
+ * a few per second (probes, acks, relays, updates); a flood beyond this is dropped and counted.
+ */
+export const MAX_MESSAGES_PER_PEER_PER_SEC = 100
+/** Peers tracked by the rate limiter; the least recently seen are forgotten beyond this. */
+const MAX_RATE_BUCKETS = 4096
 
 /** Events a slow async iterator may fall behind by before the oldest are dropped. */
 export const MAX_ITERATOR_BUFFER = 10_000
@@ -220,7 +230,9 @@ export class RollcallNode {
         probeTimeoutMs: Math.max(2000, this.config.probeIntervalMs * 2),
       },
       {
-        message: (from, msg) => feed({ type: 'receive', nowMs: 0, from, msg }),
+        message: (from, msg) => {
+          if (this.allowFrom(from)) feed({ type: 'receive', nowMs: 0, from, msg })
+        },
         sendFailed: (to, msg, reason) => feed({ type: 'send-failed', nowMs: 0, to, msg, reason }),
         connected: (peer) => feed({ type: 'connected', nowMs: 0, peer }),
         disconnected: (peer) => feed({ type: 'disconnected', nowMs: 0, peer }),
@@ -318,6 +330,7 @@ export class RollcallNode {
       protocol: { ...swim.stats },
       transport: this.transport!.stats(),
       rejected: this.rejectedCount + swim.stats.recordsRejected,
+      rateLimited: this.rateLimited,
       health: swim.localHealth,
     }
     if (this.eventLog) {
@@ -404,6 +417,17 @@ export class RollcallNode {
     validateOptions(meta)
     const cur = swim.member(swim.id)!
     this.input({ type: 'set-meta', nowMs: 0, meta: { name: meta.name ?? cur.name, addrs: cur.addrs, tags: meta.tags ?? cur.tags } })
+  }
+
+  /**
+   * Tell the node the machine just woke from sleep (the desktop app calls this from Electron's
+   * powerMonitor 'resume'). The monotonic clock may not have counted the suspend, so without this
+   * the core could not know; it then defers verdicts exactly as after a detected stall.
+   */
+  notifyResume(sleptMs: number): void {
+    this.requireStarted()
+    if (!Number.isFinite(sleptMs) || sleptMs < 0) throw new InvalidOptionsError('sleptMs must be a finite number ≥ 0')
+    this.input({ type: 'resumed', nowMs: 0, sleptMs })
   }
 
   /** For tests and the fault lab: drop every connection to a peer. */
@@ -516,6 +540,28 @@ export class RollcallNode {
       this.input({ type: 'tick', nowMs: 0 })
     }, delay)
     this.timer.unref?.()
+  }
+
+  private readonly buckets = new Map<string, { tokens: number; atMs: number }>()
+  private rateLimited = 0
+
+  /** Per-peer token bucket: a peer flooding messages cannot monopolise the node. */
+  private allowFrom(peer: string): boolean {
+    const now = this.nowMs()
+    let b = this.buckets.get(peer)
+    if (b) this.buckets.delete(peer)
+    else b = { tokens: 2 * MAX_MESSAGES_PER_PEER_PER_SEC, atMs: now }
+    b.tokens = Math.min(2 * MAX_MESSAGES_PER_PEER_PER_SEC, b.tokens + ((now - b.atMs) / 1000) * MAX_MESSAGES_PER_PEER_PER_SEC)
+    b.atMs = now
+    this.buckets.set(peer, b) // re-insert: Map order is then least recently seen first
+    if (this.buckets.size > MAX_RATE_BUCKETS) this.buckets.delete(this.buckets.keys().next().value!)
+    if (b.tokens < 1) {
+      this.rateLimited++
+      this.onRejected(peer, 'rate-limit', `more than ${MAX_MESSAGES_PER_PEER_PER_SEC} messages/s`)
+      return false
+    }
+    b.tokens -= 1
+    return true
   }
 
   private onRejected(from: string | undefined, protocol: string, reason: string): void {

@@ -299,6 +299,10 @@ export class SwimInstance {
       case 'set-meta':
         this.onSetMeta(input.meta, out)
         break
+      case 'resumed':
+        // The shell knows we slept (the monotonic clock may not count suspend): same as a stall.
+        if (input.sleptMs > 0) this.onStall(input.sleptMs, out)
+        break
       default:
         assertNever(input)
     }
@@ -313,10 +317,16 @@ export class SwimInstance {
     if (nowMs < this.now) nowMs = this.now // the shell's clock is monotonic; never go back
     const lateMs = nowMs - this.dueMs
     this.now = nowMs
-    if (lateMs > this.config.stallThresholdMs && (this.state === 'joined' || this.state === 'joining')) {
+    if (lateMs > this.config.stallThresholdMs) this.onStall(lateMs, out)
+    this.dueMs = Infinity
+  }
+
+  private onStall(lateMs: number, out: Decision[]): void {
+    if (this.state === 'joined' || this.state === 'joining') {
       // We were frozen (event loop stall, sleep): nothing we timed meanwhile is evidence about
       // others. Push our suspicion deadlines out by the stall, so refutations waiting in our
       // socket are heard first, and drop the probe in flight (Lifeguard §IV.A spirit).
+      const nowMs = this.now
       this.stats.stalls++
       for (const s of this.suspicions.values()) s.deadlineMs += lateMs
       if (this.probe) {
@@ -330,7 +340,6 @@ export class SwimInstance {
       this.raiseHealth(2)
       out.push({ type: 'log', level: 'warn', msg: 'local stall detected: deferring verdicts', data: { stallMs: Math.round(lateMs), health: this.health } })
     }
-    this.dueMs = Infinity
   }
 
   private raiseHealth(delta: number): void {
@@ -893,16 +902,44 @@ export class SwimInstance {
     const cmp = compareClaims(cur.rec, rec)
     if (cmp === 'older') return
     if (cmp === 'same') {
-      if (rec.status === 'suspect' && rec.evidence) {
+      // A confirmation counts only first-hand: the authenticated sender is the observer. Relayed
+      // copies (sync) and claimed observers cannot be checked, so they cannot shorten our timer.
+      if (rec.status === 'suspect' && rec.evidence && via === 'gossip' && rec.evidence.observer === from) {
         const s = this.suspicions.get(rec.id)
-        if (s && s.incarnation === rec.incarnation) this.addConfirmation(s, rec.evidence.observer, rec.evidence.strength === 'strong')
+        if (s && s.incarnation === rec.incarnation) this.addConfirmation(s, from, rec.evidence.strength === 'strong')
       }
       return
     }
     if (needsSelfProof(rec, cur.rec.incarnation)) {
       if (!rec.meta || !this.auth.verify(rec)) return this.reject(rec, from, `${rec.status} at incarnation ${rec.incarnation} lacks the member's own signature`, out)
     }
+    if (rec.status === 'failed' && (cur.rec.status === 'alive' || cur.rec.status === 'suspect')) {
+      this.failedClaim(cur, rec, from, via, out)
+      return
+    }
     this.adopt(cur, rec, from, via, out)
+  }
+
+  /**
+   * Another member says X failed while we hold X up. We do not adopt that verdict blindly (any
+   * peer could otherwise get a live member declared failed): it starts or confirms our suspicion
+   * and caps its remaining time at the strong-evidence window, so X always has that long to refute.
+   */
+  private failedClaim(cur: Entry, rec: MemberRecord, from: MemberId, via: 'gossip' | 'sync', out: Decision[]): void {
+    const windowMs = this.scaled(Math.max(this.config.strongSuspicionMs, 2 * this.config.probeTimeoutMs))
+    const s = this.suspicions.get(rec.id)
+    if (cur.rec.status === 'suspect' && s && s.incarnation === rec.incarnation) {
+      if (via === 'gossip') this.addConfirmation(s, from, false)
+      s.deadlineMs = Math.min(s.deadlineMs, this.now + windowMs)
+      return
+    }
+    const evidence: Evidence = rec.evidence
+      ? { ...rec.evidence, source: from, atMs: this.now }
+      : { rule: 'failed-gossip', observer: from, source: from, atMs: this.now }
+    const suspect: MemberRecord = { ...rec, status: 'suspect', evidence }
+    this.adopt(cur, suspect, from, via, out)
+    const started = this.suspicions.get(rec.id)
+    if (started) started.deadlineMs = Math.min(started.deadlineMs, this.now + windowMs)
   }
 
   /** Take a newer record for another member; emit the event its transition means. */

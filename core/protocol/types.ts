@@ -192,6 +192,8 @@ export type Input =
   | { type: 'join'; nowMs: number }
   | { type: 'leave'; nowMs: number }
   | { type: 'set-meta'; nowMs: number; meta: MemberMeta }
+  /** The machine slept (or the process was suspended) for about `sleptMs`: treated as a local stall. */
+  | { type: 'resumed'; nowMs: number; sleptMs: number }
 
 // ---------------------------------------------------------------------------------------------
 // Decisions for the shell to carry out.

@@ -276,14 +276,15 @@ describe('tombstones', () => {
     const n = makeNode('me', { tombstoneTimeoutMs: 5000, tombstoneRetentionMs: 60_000 })
     joinWith(n, PEERS)
     n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ id: 'a', incarnation: 1, status: 'failed', evidence: { rule: 'suspicion-timeout', observer: 'b', atMs: 0 } }] } })
-    const ds = runUntil(n, 5002, (d, t) => {
+    // A failed claim from another member first gives `a` the refutation window, then fails it.
+    const ds = runUntil(n, 6000, (d, t) => {
       for (const s of sends(d, 'ping')) n.handle({ type: 'receive', nowMs: t, from: s.to, msg: { type: 'ack', seq: (s.msg as { seq: number }).seq, digest: '', incarnation: 1, status: 'alive' } })
     })
     expect(events(ds, 'member:removed')[0]).toMatchObject({ id: 'a', from: 'failed', to: 'removed' })
     expect(n.member('a')).toBeUndefined()
-    n.handle({ type: 'receive', nowMs: 5003, from: 'c', msg: { type: 'sync', digest: 'x', records: [aliveRecord('a', 1)], reply: false } })
+    n.handle({ type: 'receive', nowMs: 6003, from: 'c', msg: { type: 'sync', digest: 'x', records: [aliveRecord('a', 1)], reply: false } })
     expect(n.member('a')).toBeUndefined()
-    n.handle({ type: 'receive', nowMs: 5004, from: 'a', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
+    n.handle({ type: 'receive', nowMs: 6004, from: 'a', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
     expect(n.status('a')).toBe('alive')
   })
 })
@@ -339,5 +340,61 @@ describe('anti-entropy', () => {
     expect(sends(ds2, 'ping')[0].to).toBe('c')
     const later = runUntil(n, 20 + n.config.probeTimeoutMs)
     expect(sends(later, 'nack')[0]).toMatchObject({ to: 'a', msg: { seq: 78, target: 'c' } })
+  })
+})
+
+describe('hostile accusations', () => {
+  const failedClaim = (id: string, by: string) => ({ id, incarnation: 1, status: 'failed' as const, evidence: { rule: 'suspicion-timeout' as const, observer: by, atMs: 0 } })
+
+  it('turns a failed verdict from another member into a suspicion the member can still refute', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const ds = n.handle({ type: 'receive', nowMs: 100, from: 'b', msg: { type: 'update', records: [failedClaim('a', 'b')] } })
+    expect(n.status('a')).toBe('suspect')
+    expect(events(ds, 'member:failed')).toHaveLength(0)
+    // `a` refutes within the window: never failed.
+    n.handle({ type: 'receive', nowMs: 100 + n.config.strongSuspicionMs / 2, from: 'a', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
+    expect(n.status('a')).toBe('alive')
+    const later = runUntil(n, 100 + n.config.strongSuspicionMs * 2)
+    expect(events(later, 'member:failed').filter((e) => e.id === 'a')).toHaveLength(0)
+  })
+
+  it('fails the member once the window passes without a refutation', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 100, from: 'b', msg: { type: 'update', records: [failedClaim('a', 'b')] } })
+    const later = runUntil(n, 100 + n.config.strongSuspicionMs + 1)
+    expect(events(later, 'member:failed').map((e) => e.id)).toContain('a')
+  })
+
+  it('does not let one sender fake confirmations by naming other observers', () => {
+    const failAt = (forge: boolean) => {
+      const n = makeNode('me', { suspicionMult: 4 })
+      joinWith(n, ['a', 'b', 'c', 'd', 'e', 'f'])
+      for (const obs of ['b', 'c', 'd', 'e']) {
+        const from = forge ? 'b' : obs
+        n.handle({ type: 'receive', nowMs: 0, from, msg: { type: 'update', records: [{ ...aliveRecord('a'), status: 'suspect', evidence: { rule: 'probe-failed', observer: obs, atMs: 0 } }] } })
+      }
+      let at = -1
+      runUntil(n, 60_000, (d, t) => {
+        if (at < 0 && events(d, 'member:failed').some((e) => e.id === 'a')) at = t
+      })
+      return at
+    }
+    expect(failAt(true)).toBeGreaterThan(failAt(false))
+  })
+})
+
+describe('resumed', () => {
+  it('treats a reported sleep like a stall: suspicion deadlines move out', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ ...aliveRecord('a'), status: 'suspect', evidence: { rule: 'probe-failed', observer: 'b', atMs: 0 } }] } })
+    const before = n.nextDeadlineMs()
+    const ds = n.handle({ type: 'resumed', nowMs: 2, sleptMs: 60_000 })
+    expect(n.stats.stalls).toBe(1)
+    expect(ds.some((d) => d.type === 'log' && d.msg.includes('stall'))).toBe(true)
+    const fails = runUntil(n, before + 1)
+    expect(events(fails, 'member:failed')).toHaveLength(0)
   })
 })
