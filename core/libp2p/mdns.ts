@@ -96,6 +96,7 @@ export class MdnsDiscovery {
   private queryTimer: ReturnType<typeof setInterval> | undefined
   private responseTimer: ReturnType<typeof setTimeout> | undefined
   private lastResponseAtMs = 0
+  private warnedNothingToAnnounce = false
 
   constructor(private readonly opts: MdnsDiscoveryOptions) {
     this.serviceName = mdnsServiceName(opts.group)
@@ -191,7 +192,13 @@ export class MdnsDiscovery {
     const mdns = this.mdns
     if (mdns === undefined) return
     const addrs = this.announcedAddrs()
-    if (addrs.length === 0) return
+    if (addrs.length === 0) {
+      if (!this.warnedNothingToAnnounce) {
+        this.warnedNothingToAnnounce = true
+        this.opts.log?.('warn', 'mdns has no address to announce (listen on the interface or on 0.0.0.0)', { interface: this.iface?.name, addrs: this.opts.getAddrs() })
+      }
+      return
+    }
     this.lastResponseAtMs = Date.now()
     const instance = `${this.opts.peerId}.${this.serviceName}`
     const answers: Answer[] = [{ name: this.serviceName, type: 'PTR', class: 'IN', ttl: 120, data: instance }]

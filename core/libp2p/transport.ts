@@ -21,7 +21,7 @@ import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { decodeMessage, encodeMessage, maxBytesFor, MAX_MESSAGE_BYTES, MAX_PROBE_MESSAGE_BYTES, MAX_UPDATE_BYTES, WireError } from '../protocol/wire.js'
 import { LIMITS } from '../protocol/config.js'
 import type { Message, UpdateMessage } from '../protocol/types.js'
-import { MdnsDiscovery } from './mdns.js'
+import { MdnsDiscovery, resolveInterface } from './mdns.js'
 
 export type SendFailure = 'refused' | 'unreachable' | 'timeout'
 
@@ -48,6 +48,7 @@ export interface TransportStats {
   rejected: number
 }
 
+/** start() and stop() each run once; a stopped transport is not restarted (create a new one). */
 export interface Transport {
   readonly peerId: string
   start(): Promise<void>
@@ -58,7 +59,10 @@ export interface Transport {
   send(to: string, msg: Message): void
   /** Gossipsub publish; never throws (failures are logged and counted). */
   broadcast(msg: UpdateMessage): void
-  /** Remember where a member can be dialed (from its alive record); invalid multiaddrs are ignored. */
+  /**
+   * Where a member can be dialed (from its signed alive record): replaces the addrs libp2p holds
+   * for it, so stale addrs from an old incarnation are not dialed first. Invalid ones are ignored.
+   */
   addPeerAddrs(peer: string, addrs: string[]): void
   closeConnections(peer: string): Promise<void>
   stats(): TransportStats
@@ -181,6 +185,8 @@ export async function createLibp2pTransport(options: TransportOptions, handlers:
     }
   }
   if (options.groupKey !== undefined && options.groupKey.byteLength === 0) throw new TransportConfigError('groupKey is empty')
+  // Fail before anything starts: an unknown NIC is a configuration error (MdnsInterfaceError lists the NICs).
+  if (options.mdns && options.mdns.interface !== undefined) resolveInterface(options.mdns.interface)
 
   const protocols = groupProtocols(group)
   const probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS
@@ -231,6 +237,7 @@ class Libp2pTransport implements Transport {
   /** Inbound streams open per peer. Entries exist only while streams are open. */
   private readonly inboundStreams = new Map<string, number>()
   private pendingSends = 0
+  /** Last addrs written to the peer store per member, to skip identical rewrites on every alive record. */
   private readonly lastAddrs = new Map<string, string>()
   private readonly discoveryDials = new Map<string, ReturnType<typeof setTimeout>>()
   /** Updates decoded by the topic validator, handed to the message listener without decoding twice. */
@@ -257,10 +264,20 @@ class Libp2pTransport implements Transport {
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
+    try {
+      await this.startInner()
+    } catch (err) {
+      // leave nothing listening behind a failed start
+      await this.stop().catch(() => undefined)
+      throw err
+    }
+  }
+
+  private async startInner(): Promise<void> {
     const node = this.node
     await node.start()
 
-    const streamOpts = { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PEER, maxOutboundStreams: 2 * MAX_INBOUND_STREAMS_PER_PEER }
+    const streamOpts = { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PEER, maxOutboundStreams: MAX_INBOUND_STREAMS_PER_PEER }
     await node.handle(this.protocols.probe, (stream, conn) => this.onInbound(this.protocols.probe, PROBE_TYPES, MAX_PROBE_MESSAGE_BYTES, this.probeTimeoutMs, stream, conn), streamOpts)
     await node.handle(this.protocols.sync, (stream, conn) => this.onInbound(this.protocols.sync, SYNC_TYPES, MAX_MESSAGE_BYTES, this.syncTimeoutMs, stream, conn), streamOpts)
 
@@ -271,7 +288,7 @@ class Libp2pTransport implements Transport {
     })
     node.addEventListener('peer:disconnect', (evt) => {
       const peer = evt.detail.toString()
-      if (this.groupPeers.delete(peer)) this.safe(() => this.handlers.disconnected(peer))
+      if (this.groupPeers.delete(peer) && !this.stopped) this.safe(() => this.handlers.disconnected(peer))
     })
 
     const pubsub = node.services.pubsub
@@ -364,14 +381,19 @@ class Libp2pTransport implements Transport {
       this.log('warn', 'send dropped: not a peer id', { to })
       return
     }
-    if (to === this.peerId) return
+    if (to === this.peerId) {
+      this.log('warn', 'send dropped: addressed to self', { type: msg.type })
+      return
+    }
 
     const signal = AbortSignal.timeout(timeoutMs)
     let stream: Stream
     try {
       stream = await this.node.dialProtocol(peerId, protocol, { signal })
     } catch (err) {
-      this.reportSendFailed(to, msg, classifyDialError(err, signal.aborted))
+      const reason = classifyDialError(err, signal.aborted)
+      this.log('info', 'dial failed', { to, type: msg.type, reason, error: describeError(err) })
+      this.reportSendFailed(to, msg, reason)
       return
     }
     try {
@@ -382,6 +404,7 @@ class Libp2pTransport implements Transport {
       this.counters.bytesSent += frame.byteLength
     } catch (err) {
       stream.abort(err as Error)
+      this.log('info', 'stream write failed', { to, type: msg.type, error: describeError(err) })
       this.reportSendFailed(to, msg, signal.aborted ? 'timeout' : 'unreachable')
       return
     }
@@ -522,7 +545,7 @@ class Libp2pTransport implements Transport {
     if (this.lastAddrs.get(peer) === key) return
     if (this.lastAddrs.size >= MAX_REMEMBERED_ADDRS && !this.lastAddrs.has(peer)) this.lastAddrs.delete(this.lastAddrs.keys().next().value as string)
     this.lastAddrs.set(peer, key)
-    this.node.peerStore.merge(peerId, { multiaddrs: valid }).catch((err: Error) => this.log('warn', 'cannot store peer addrs', { peer, error: err.message }))
+    this.node.peerStore.patch(peerId, { multiaddrs: valid }).catch((err: Error) => this.log('warn', 'cannot store peer addrs', { peer, error: err.message }))
   }
 
   async closeConnections(peer: string): Promise<void> {
@@ -633,6 +656,14 @@ async function readOneMessage(stream: Stream, maxBytes: number): Promise<Uint8Ar
     return chunk.subarray()
   }
   throw new WireError('stream ended before a complete message')
+}
+
+/** One line naming every underlying error (AggregateError members, causes). */
+function describeError(err: unknown): string {
+  const leaves = leafErrors(err)
+  const top = err as ErrLike
+  const parts = leaves.map((e) => `${e.name ?? 'Error'}${e.code ? ` ${e.code}` : ''}: ${e.message ?? String(e)}`)
+  return `${top?.name ?? 'Error'}: ${top?.message ?? String(err)}${leaves.length > 0 && leaves[0] !== top ? ` [${[...new Set(parts)].slice(0, 4).join('; ')}]` : ''}`
 }
 
 function rejectionReason(err: unknown): string {

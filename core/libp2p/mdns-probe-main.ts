@@ -1,0 +1,68 @@
+// One Rollcall transport with mDNS on, for tests that run it inside a network namespace
+// (`ip netns exec NS node --import tsx core/libp2p/mdns-probe-main.ts --group g --interface eth0`).
+// Prints one JSON object per line on stdout (ready, discovered, connected, disconnected, log)
+// and stops cleanly when stdin closes or on SIGTERM. Never run it in the machine's own namespace.
+
+import './polyfill.js'
+import { parseArgs } from 'node:util'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createLibp2pTransport } from './transport.js'
+import { MdnsDiscovery } from './mdns.js'
+
+const { values } = parseArgs({
+  options: {
+    group: { type: 'string' },
+    interface: { type: 'string' },
+    listen: { type: 'string', default: '/ip4/0.0.0.0/tcp/0' },
+    'interval-ms': { type: 'string', default: '1000' },
+  },
+})
+
+function out(event: string, data: Record<string, unknown> = {}): void {
+  process.stdout.write(JSON.stringify({ event, atMs: Math.round(performance.now()), ...data }) + '\n')
+}
+
+async function main(): Promise<void> {
+  if (values.group === undefined) throw new Error('--group is required')
+  const intervalMs = Number(values['interval-ms'])
+  const transport = await createLibp2pTransport(
+    {
+      privateKey: await generateKeyPair('Ed25519'),
+      group: values.group,
+      listen: [values.listen],
+      bootstrap: [],
+      mdns: { interface: values.interface === '' ? undefined : values.interface, intervalMs },
+    },
+    {
+      message: (from, msg) => out('message', { from, type: msg.type }),
+      sendFailed: (to, msg, reason) => out('sendFailed', { to, type: msg.type, reason }),
+      connected: (peer) => out('connected', { peer }),
+      disconnected: (peer) => out('disconnected', { peer }),
+      discovered: (peer) => out('discovered', { peer }),
+      rejected: (from, protocol, reason) => out('rejected', { from, protocol, reason }),
+      log: (level, msg, data) => out('log', { level, msg, data }),
+    },
+  )
+  await transport.start()
+  // What mDNS announces, computed the same way the running discovery does (construction opens no socket).
+  const view = new MdnsDiscovery({ group: values.group, peerId: transport.peerId, getAddrs: () => transport.addrs(), interface: values.interface === '' ? undefined : values.interface, onPeer: () => {} })
+  out('ready', { peerId: transport.peerId, addrs: transport.addrs(), announced: view.announcedAddrs(), service: view.serviceName })
+
+  let stopping = false
+  const stop = async (): Promise<void> => {
+    if (stopping) return
+    stopping = true
+    await transport.stop()
+    out('stopped', { stats: transport.stats() })
+    process.exit(0)
+  }
+  process.stdin.on('end', () => void stop())
+  process.stdin.on('close', () => void stop())
+  process.stdin.resume()
+  process.on('SIGTERM', () => void stop())
+}
+
+main().catch((err: Error) => {
+  out('error', { error: err.message })
+  process.exit(1)
+})

@@ -1,0 +1,285 @@
+// mDNS: pure parts tested directly; the real thing only inside network namespaces this file
+// creates (never in the machine's own namespace), with each node a separate process.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { networkInterfaces } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { inSubnet, MdnsDiscovery, MdnsInterfaceError, mdnsServiceName, parseResponse, resolveInterface } from '../../core/libp2p/mdns.js'
+
+const ID_A = '12D3KooWNZT6rPDktynL8h7z43FCCfW5vPZemzj3qrx4ndAXvLxz'
+const ID_B = '12D3KooWCx3dmdixDktJbF57KiZB35qz26tGNKEqX3Nw5mmHPgzJ'
+
+describe('mdnsServiceName', () => {
+  it.each([
+    ['lab-b12', /^_rollcall-lab-b12-[0-9a-f]{8}\._tcp\.local$/],
+    ['Lab B12 / Room 3', /^_rollcall-lab-b12-room-3-[0-9a-f]{8}\._tcp\.local$/],
+    ['ü', /^_rollcall-[0-9a-f]{8}\._tcp\.local$/],
+  ])('%s → a DNS-safe name', (group, re) => {
+    expect(mdnsServiceName(group)).toMatch(re)
+  })
+
+  it('keeps groups apart that sanitize alike, and fits a DNS label', () => {
+    expect(mdnsServiceName('lab a')).not.toBe(mdnsServiceName('lab-a'))
+    expect(mdnsServiceName('x'.repeat(64)).split('.')[0].length).toBeLessThanOrEqual(63)
+  })
+})
+
+describe('parseResponse', () => {
+  const svc = mdnsServiceName('g')
+  const txt = (id: string, ...data: string[]) => ({ name: `${id}.${svc}`, type: 'TXT' as const, data: data.map((d) => Buffer.from(d)) })
+  const ptr = (id: string, name = svc) => ({ name, type: 'PTR' as const, data: `${id}.${svc}` })
+
+  it('reads peers from PTR answers and TXT answers or additionals', () => {
+    const peers = parseResponse(
+      {
+        answers: [ptr(ID_A), txt(ID_A, `dnsaddr=/ip4/10.0.0.1/tcp/4001/p2p/${ID_A}`), ptr(ID_B)],
+        additionals: [txt(ID_B, `dnsaddr=/ip4/10.0.0.2/tcp/4001/p2p/${ID_B}`, 'other=x')],
+      },
+      svc,
+    )
+    expect(peers).toEqual([
+      { id: ID_A, addrs: [`/ip4/10.0.0.1/tcp/4001/p2p/${ID_A}`] },
+      { id: ID_B, addrs: [`/ip4/10.0.0.2/tcp/4001/p2p/${ID_B}`] },
+    ])
+  })
+
+  it('ignores other services, addrs naming another peer, and garbage', () => {
+    const peers = parseResponse(
+      {
+        answers: [
+          ptr(ID_A, mdnsServiceName('other')),
+          ptr(ID_B),
+          txt(ID_B, `dnsaddr=/ip4/10.0.0.1/tcp/4001/p2p/${ID_A}`, 'dnsaddr=not-a-multiaddr', `dnsaddr=/ip4/10.0.0.2/tcp/1/p2p/${ID_B}`),
+        ],
+      },
+      svc,
+    )
+    expect(peers).toEqual([{ id: ID_B, addrs: [`/ip4/10.0.0.2/tcp/1/p2p/${ID_B}`] }])
+    expect(parseResponse({}, svc)).toEqual([])
+  })
+})
+
+describe('inSubnet', () => {
+  it.each([
+    ['10.1.2.3', '10.1.2.200', '255.255.255.0', true],
+    ['10.1.3.3', '10.1.2.200', '255.255.255.0', false],
+    ['192.168.7.9', '192.168.0.1', '255.255.0.0', true],
+    ['127.0.0.1', '127.0.0.1', '255.0.0.0', true],
+    ['fe80::1', '10.0.0.1', '255.0.0.0', false],
+  ])('%s in %s/%s → %s', (ip, iface, mask, expected) => {
+    expect(inSubnet(ip, iface, mask)).toBe(expected)
+  })
+})
+
+describe('resolveInterface', () => {
+  it('resolves lo to 127.0.0.1', () => {
+    expect(resolveInterface('lo')).toMatchObject({ name: 'lo', address: '127.0.0.1', internal: true })
+  })
+
+  it('names the available interfaces when the one asked for does not exist', () => {
+    expect(() => resolveInterface('nosuch0')).toThrow(MdnsInterfaceError)
+    expect(() => resolveInterface('nosuch0')).toThrow(/unknown network interface "nosuch0"; available: .*lo \(127\.0\.0\.1\)/)
+  })
+})
+
+describe('MdnsDiscovery.announcedAddrs', () => {
+  const nonLoopback = Object.entries(networkInterfaces()).find(([, a]) => a?.some((x) => x.family === 'IPv4' && !x.internal))
+  const addrs = (ips: string[]) => ips.map((ip) => `/ip4/${ip}/tcp/4001/p2p/${ID_A}`)
+
+  it('announces only the chosen interface, and loopback only when that interface is lo', () => {
+    const ips = ['127.0.0.1', '10.99.0.7']
+    const lo = new MdnsDiscovery({ group: 'g', peerId: ID_A, getAddrs: () => addrs(ips), interface: 'lo', onPeer: () => {} })
+    expect(lo.announcedAddrs()).toEqual(addrs(['127.0.0.1']))
+    const any = new MdnsDiscovery({ group: 'g', peerId: ID_A, getAddrs: () => addrs(ips), onPeer: () => {} })
+    expect(any.announcedAddrs()).toEqual(addrs(['10.99.0.7']))
+  })
+
+  it.skipIf(nonLoopback === undefined)('on a real NIC announces that NIC’s address only', () => {
+    const [name, list] = nonLoopback!
+    const ip = list!.find((x) => x.family === 'IPv4')!.address
+    const d = new MdnsDiscovery({ group: 'g', peerId: ID_A, getAddrs: () => addrs(['127.0.0.1', ip, '10.254.254.254']), interface: name, onPeer: () => {} })
+    expect(d.announcedAddrs()).toEqual(addrs([ip]))
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Real mDNS between processes in network namespaces.
+//
+//   segment A (br0): n1 eth0 10.77.1.1, n2 10.77.1.2, n3 10.77.1.3   group alpha
+//                    n5 10.77.1.5                                     group beta
+//   segment B (br1): n1 eth1 10.77.2.1, n4 10.77.2.4                  group alpha
+//
+// n1 is confined to eth0 while its multicast route points at eth1, so a leak would reach n4.
+
+const PREFIX = `rc-t-${process.pid}-`
+const SCRIPT = fileURLToPath(new URL('../../core/libp2p/mdns-probe-main.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+function netnsUnavailableReason(): string | undefined {
+  if (process.platform !== 'linux') return 'not Linux'
+  if (process.getuid?.() !== 0) return 'not root (ip netns needs CAP_SYS_ADMIN)'
+  const probe = `${PREFIX}probe`
+  try {
+    execFileSync('ip', ['netns', 'add', probe], { stdio: 'pipe' })
+    execFileSync('ip', ['netns', 'del', probe], { stdio: 'pipe' })
+    return undefined
+  } catch (err) {
+    try {
+      execFileSync('ip', ['netns', 'del', probe], { stdio: 'pipe' })
+    } catch {
+      // was never created
+    }
+    return `ip netns unavailable: ${(err as Error).message.split('\n')[0]}`
+  }
+}
+
+const skipReason = netnsUnavailableReason()
+if (skipReason !== undefined) console.warn(`skipping mDNS namespace test: ${skipReason}`)
+
+interface ProbeEvent {
+  event: string
+  peerId?: string
+  peer?: string
+  addrs?: string[]
+  announced?: string[]
+  [k: string]: unknown
+}
+
+class ProbeProc {
+  readonly events: ProbeEvent[] = []
+  stderr = ''
+  exited = false
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      try {
+        this.events.push(JSON.parse(line) as ProbeEvent)
+      } catch {
+        this.stderr += `[stdout] ${line}\n`
+      }
+    })
+    proc.stderr!.on('data', (d: Buffer) => {
+      if (this.stderr.length < 20_000) this.stderr += d.toString()
+    })
+    proc.on('exit', () => {
+      this.exited = true
+    })
+  }
+  get ready(): ProbeEvent | undefined {
+    return this.events.find((e) => e.event === 'ready')
+  }
+  get peerId(): string {
+    return this.ready!.peerId!
+  }
+  peers(event: 'discovered' | 'connected'): Set<string> {
+    return new Set(this.events.filter((e) => e.event === event).map((e) => e.peer!))
+  }
+}
+
+describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
+  const created: string[] = []
+  const procs: ProbeProc[] = []
+  const ns = (n: string): string => `${PREFIX}${n}`
+  const ip = (...args: string[]): void => {
+    execFileSync('ip', args, { stdio: 'pipe' })
+  }
+
+  beforeAll(() => {
+    const br = ns('br')
+    for (const n of ['br', 'n1', 'n2', 'n3', 'n4', 'n5']) {
+      ip('netns', 'add', ns(n))
+      created.push(ns(n))
+      ip('-n', ns(n), 'link', 'set', 'lo', 'up')
+    }
+    for (const b of ['br0', 'br1']) {
+      ip('-n', br, 'link', 'add', b, 'type', 'bridge')
+      ip('-n', br, 'link', 'set', b, 'up')
+    }
+    const attach = (node: string, nodeIf: string, bridge: string, cidr: string): void => {
+      const hostIf = `v${node}${nodeIf}`
+      ip('-n', br, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nodeIf, 'netns', ns(node))
+      ip('-n', br, 'link', 'set', hostIf, 'master', bridge, 'up')
+      ip('-n', ns(node), 'addr', 'add', cidr, 'dev', nodeIf)
+      ip('-n', ns(node), 'link', 'set', nodeIf, 'up')
+    }
+    attach('n1', 'eth0', 'br0', '10.77.1.1/24')
+    attach('n1', 'eth1', 'br1', '10.77.2.1/24')
+    attach('n2', 'eth0', 'br0', '10.77.1.2/24')
+    attach('n3', 'eth0', 'br0', '10.77.1.3/24')
+    attach('n4', 'eth0', 'br1', '10.77.2.4/24')
+    attach('n5', 'eth0', 'br0', '10.77.1.5/24')
+    // Without a multicast route, sends fail with ENETUNREACH (STACK-NOTES). n1's points the wrong way on purpose.
+    ip('-n', ns('n1'), 'route', 'add', '224.0.0.0/4', 'dev', 'eth1')
+    for (const n of ['n2', 'n3', 'n4', 'n5']) ip('-n', ns(n), 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
+  })
+
+  afterAll(async () => {
+    for (const p of procs) p.proc.stdin?.end()
+    const deadline = Date.now() + 5_000
+    while (procs.some((p) => !p.exited) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    for (const p of procs) if (!p.exited && p.proc.pid !== undefined) process.kill(p.proc.pid, 'SIGKILL')
+    for (const n of created.reverse()) {
+      try {
+        execFileSync('ip', ['netns', 'del', n], { stdio: 'pipe' })
+      } catch (err) {
+        console.warn(`could not delete namespace ${n}: ${(err as Error).message}`)
+      }
+    }
+  })
+
+  function start(node: string, group: string, iface = 'eth0'): ProbeProc {
+    const proc = spawn('ip', ['netns', 'exec', ns(node), process.execPath, '--import', 'tsx', SCRIPT, '--group', group, '--interface', iface, '--interval-ms', '1000'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    const p = new ProbeProc(node, proc)
+    procs.push(p)
+    return p
+  }
+
+  async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+    const t0 = Date.now()
+    while (!cond()) {
+      if (Date.now() - t0 > timeoutMs) {
+        const dump = procs.map((p) => `--- ${p.name}\n${p.events.map((e) => JSON.stringify(e)).join('\n')}\n${p.stderr}`).join('\n')
+        throw new Error(`timed out waiting for ${what}\n${dump}`)
+      }
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+
+  it('finds the group on the chosen interface only, and never another group', async () => {
+    const [n1, n2, n3, n4, n5] = [start('n1', 'alpha'), start('n2', 'alpha'), start('n3', 'alpha'), start('n4', 'alpha'), start('n5', 'beta')]
+    const all = [n1, n2, n3, n4, n5]
+    await until('all ready', () => all.every((p) => p.ready !== undefined || p.exited), 40_000)
+    expect(all.filter((p) => p.exited).map((p) => p.stderr)).toEqual([])
+
+    // n1 listens on 0.0.0.0 (both NICs) but announces eth0's address only
+    expect(n1.ready!.addrs!.some((a) => a.startsWith('/ip4/10.77.2.1/'))).toBe(true)
+    expect(n1.ready!.announced!.every((a) => a.startsWith('/ip4/10.77.1.1/'))).toBe(true)
+    expect(n1.ready!.announced).toHaveLength(1)
+
+    const alphaA = [n1, n2, n3]
+    await until('segment A alpha nodes discover and connect to each other', () =>
+      alphaA.every((p) => alphaA.every((q) => q === p || (p.peers('discovered').has(q.peerId) && p.peers('connected').has(q.peerId)))),
+    30_000)
+    for (const p of alphaA) {
+      const found = p.events.filter((e) => e.event === 'discovered').map((e) => e.atMs as number)
+      const connectedAt = p.events.filter((e) => e.event === 'connected').map((e) => e.atMs as number)
+      console.log(`${p.name}: segment-A alpha peers discovered ${Math.max(...found) - (p.ready!.atMs as number)} ms, connected ${Math.max(...connectedAt) - (p.ready!.atMs as number)} ms after its own start`)
+    }
+    // several query intervals more, so a leak or a cross-group answer would have shown up
+    await new Promise((r) => setTimeout(r, 3_000))
+    const outsiders = new Set([n4.peerId, n5.peerId])
+    for (const p of alphaA) expect([...p.peers('discovered')].filter((id) => outsiders.has(id))).toEqual([])
+    expect([...n4.peers('discovered')]).toEqual([])
+    expect([...n5.peers('discovered')]).toEqual([])
+    expect([...n4.peers('connected')]).toEqual([])
+    expect([...n5.peers('connected')]).toEqual([])
+    for (const p of all) expect(p.events.filter((e) => e.event === 'error')).toEqual([])
+  }, 120_000)
+})
