@@ -46,6 +46,8 @@ export interface TransportStats {
   bytesSent: number
   bytesReceived: number
   rejected: number
+  /** Inbound streams that failed for non-input reasons (reset, timed out, connection closed). */
+  streamErrors: number
 }
 
 /** start() and stop() each run once; a stopped transport is not restarted (create a new one). */
@@ -229,7 +231,7 @@ export async function createLibp2pTransport(options: TransportOptions, handlers:
 
 class Libp2pTransport implements Transport {
   readonly peerId: string
-  private readonly counters: TransportStats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, rejected: 0 }
+  private readonly counters: TransportStats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, rejected: 0, streamErrors: 0 }
   private started = false
   private stopped = false
   /** Peers reported as connected (they speak our group's protocols). Bounded by open connections. */
@@ -442,7 +444,14 @@ class Libp2pTransport implements Transport {
         if (!allowed.has(msg.type)) throw new WireError(`${msg.type} message is not allowed on ${protocol}`)
       } catch (err) {
         stream.abort(err instanceof Error ? err : new Error(String(err)))
-        if (!this.stopped) this.reject(from, protocol, rejectionReason(err))
+        if (this.stopped) return
+        // Bad bytes are rejected input; a reset or a stream that timed out is the network or a
+        // busy peer (common while many nodes start on a loaded machine), not hostility.
+        if (isBadInput(err)) this.reject(from, protocol, rejectionReason(err))
+        else {
+          this.counters.streamErrors++
+          this.log('info', 'inbound stream failed', { from, protocol, error: rejectionReason(err) })
+        }
         return
       }
       this.counters.received++
@@ -664,6 +673,11 @@ function describeError(err: unknown): string {
   const top = err as ErrLike
   const parts = leaves.map((e) => `${e.name ?? 'Error'}${e.code ? ` ${e.code}` : ''}: ${e.message ?? String(e)}`)
   return `${top?.name ?? 'Error'}: ${top?.message ?? String(err)}${leaves.length > 0 && leaves[0] !== top ? ` [${[...new Set(parts)].slice(0, 4).join('; ')}]` : ''}`
+}
+
+function isBadInput(err: unknown): boolean {
+  const name = (err as ErrLike)?.name
+  return err instanceof WireError || name === 'InvalidDataLengthError' || name === 'InvalidMessageLengthError' || name === 'InvalidDataLengthLengthError'
 }
 
 function rejectionReason(err: unknown): string {

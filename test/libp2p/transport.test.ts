@@ -214,7 +214,10 @@ describe('inbound validation', () => {
     expect(a.rec.rejected.slice(0, 8).every((r) => r.reason === `more than ${MAX_INBOUND_STREAMS_PER_PEER} concurrent inbound streams`)).toBe(true)
     // the stuck ones are reset once their budget runs out
     await waitFor('every held stream reset by the receiver', () => held.every((s) => s.status !== 'open'), 10_000)
-    expect(a.rec.rejected.filter((r) => /not finished within 3000 ms/.test(r.reason))).toHaveLength(MAX_INBOUND_STREAMS_PER_PEER)
+    // A stuck stream is counted as a stream error, not as bad input: an honest peer on a loaded
+    // machine can be that slow too.
+    await waitFor('stuck streams counted', () => a.t.stats().streamErrors >= MAX_INBOUND_STREAMS_PER_PEER)
+    expect(a.rec.rejected.filter((r) => /not finished within 3000 ms/.test(r.reason))).toHaveLength(0)
 
     const s = await raw.dialProtocol(addr, P.probe)
     s.send(lp.encode.single(encodeMessage(ping(1))))
