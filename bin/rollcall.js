@@ -3,8 +3,13 @@
 // every source file (npm install builds it), else the TypeScript sources through tsx, so a
 // checkout being edited never runs stale code. The check reads ~60 mtimes: well under 5 ms.
 import { existsSync, readdirSync, statSync } from 'node:fs'
+import v8 from 'node:v8'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+
+// A long-running agent allocates little: a 1 MiB young generation (V8's default is 16 MiB per
+// semi-space) saves about 16 MB of RSS per agent for a few more, very cheap, scavenges.
+if (process.argv[2] === 'agent') v8.setFlagsFromString('--max-semi-space-size=1')
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const built = join(root, 'dist', 'core', 'cli', 'main.js')
