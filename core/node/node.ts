@@ -502,7 +502,9 @@ export class RollcallNode {
       const m = swim.member(ev.id)
       if (m && !m.isSelf) this.transport!.addPeerAddrs(ev.id, m.addrs)
     }
-    if (ev.type === 'member:left' && ev.id !== swim.id) void this.transport!.closeConnections(ev.id).catch(() => {})
+    // A departed or failed member's connection may be half-dead (a cut cable keeps TCP open): drop
+    // it so the next contact (a reconnect sync, its own return) dials afresh.
+    if ((ev.type === 'member:left' || ev.type === 'member:failed') && ev.id !== swim.id) void this.transport!.closeConnections(ev.id).catch(() => {})
     const wall = Date.now()
     const nev: NodeEvent = { ...ev, ts: new Date(wall).toISOString() }
     if (ev.type !== 'view:changed' && this.eventLog) this.eventLog.append(logEntryFromEvent(ev, wall))
