@@ -1,12 +1,26 @@
-import { defineConfig } from 'vitest/config'
+import { svelte } from '@sveltejs/vite-plugin-svelte'
+import { svelteTesting } from '@testing-library/svelte/vite'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Real-network tests start processes and libp2p nodes: keep the file-level parallelism low on 2 cores.
     maxWorkers: 2,
     reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'node', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, 'test/ui/**'] },
+      },
+      {
+        // Renderer state classes (.svelte.ts) and components: compiled by the Svelte plugin, run in
+        // happy-dom with the browser build of Svelte. Kept apart so Node tests keep Node resolution.
+        extends: true,
+        plugins: [svelte({ configFile: false }), svelteTesting()],
+        test: { name: 'ui', include: ['test/ui/**/*.test.ts'], environment: 'happy-dom' },
+      },
+    ],
   },
 })

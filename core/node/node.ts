@@ -346,7 +346,7 @@ export class RollcallNode {
   }
 
   /** Entries of the event log (oldest first). */
-  events(opts: { sinceSeq?: number; limit?: number } = {}): LogEntry[] {
+  events(opts: { sinceSeq?: number; limit?: number; last?: number } = {}): LogEntry[] {
     return this.eventLog?.read(opts) ?? []
   }
 

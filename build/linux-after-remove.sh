@@ -1,0 +1,3 @@
+#!/bin/sh
+# deb postrm: remove the login autostart entry.
+rm -f /etc/xdg/autostart/rollcall.desktop
