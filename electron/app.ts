@@ -146,13 +146,25 @@ export async function runApp(paths: RunOptions = defaultRunOptions()): Promise<R
   win.once('ready-to-show', () => win?.show())
   await win.loadURL(`${APP_ORIGIN}/index.html`)
 
-  // After sleep the core sees its next tick arrive late and treats it as a stall (MODEL.md §3):
-  // nothing timed during the sleep counts as evidence. Log it so the operator can match it up.
+  // The monotonic clock may not count suspend, so tell the core explicitly how long we slept: it
+  // then treats the sleep as a stall (MODEL.md §3) and nothing timed during it counts as evidence.
+  let suspendedAtMs: number | undefined
+  powerMonitor.on('suspend', () => {
+    suspendedAtMs = Date.now()
+    log('info', 'system going to sleep')
+  })
   powerMonitor.on('resume', () => {
+    // Without a suspend event we do not know for how long: report just over the stall threshold.
+    const sleptMs = Math.max(suspendedAtMs === undefined ? 0 : Date.now() - suspendedAtMs, node.config.stallThresholdMs + 1)
+    suspendedAtMs = undefined
     log('info', 'system resumed from sleep; the node discounts the time asleep (stall detection)')
+    try {
+      node.notifyResume(sleptMs)
+    } catch (err) {
+      log('warn', 'could not tell the node about the resume', { error: String(err) })
+    }
     host.notice('info', 'Resumed from sleep: the node is re-checking its members.')
   })
-  powerMonitor.on('suspend', () => log('info', 'system going to sleep'))
 
   if (settings.autoJoin) node.join().catch((err) => log('warn', 'auto-join failed', { error: String(err) }))
 

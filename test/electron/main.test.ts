@@ -103,7 +103,11 @@ describe('runApp', () => {
 
   it('pushes batches to the window, and a notice after sleep', async () => {
     await vi.waitFor(() => expect(m.sent.some(([ch, p]) => ch === PUSH_CHANNEL && (p as Push).type === 'update')).toBe(true), { timeout: 3000 })
+    const stallsBefore = running!.node.stats().protocol.stalls
+    m.powerMonitor.emit('suspend')
     m.powerMonitor.emit('resume')
+    // The core was told: it treats the sleep as a stall and defers its verdicts.
+    expect(running!.node.stats().protocol.stalls).toBe(stallsBefore + 1)
     const notice = m.sent.find(([, p]) => (p as Push).type === 'notice')
     expect((notice![1] as Push & { type: 'notice' }).payload.message).toMatch(/Resumed from sleep/)
     expect(logLines).toContain('info system resumed from sleep; the node discounts the time asleep (stall detection)')

@@ -233,6 +233,17 @@ describe('authority', () => {
     expect(n.status('a')).toBe('alive')
   })
 
+  it('ignores a replayed, validly signed statement from an earlier life', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'a', msg: { type: 'update', records: [aliveRecord('a', 3)] } })
+    // An old, genuinely signed "a left at 2" (e.g. captured and replayed) must not take a out.
+    n.handle({ type: 'receive', nowMs: 2, from: 'b', msg: { type: 'update', records: [leftRecord('a', 2)] } })
+    n.handle({ type: 'receive', nowMs: 3, from: 'b', msg: { type: 'sync', digest: 'x', records: [leftRecord('a', 2), aliveRecord('a', 1)], reply: false } })
+    expect(n.status('a')).toBe('alive')
+    expect(n.incarnationOf('a')).toBe(3)
+  })
+
   it('keeps left final for its incarnation', () => {
     const n = makeNode()
     joinWith(n, PEERS)
