@@ -45,20 +45,25 @@ export class Digest {
   private a = 0
   private b = 0
   private n = 0
+  /** The string is asked for on every ping and ack; rebuild it only after a change. */
+  private text: string | undefined
 
   add(term: [number, number]): void {
     this.a = (this.a + term[0]) >>> 0
     this.b = (this.b + term[1]) >>> 0
     this.n++
+    this.text = undefined
   }
 
   remove(term: [number, number]): void {
     this.a = (this.a - term[0]) >>> 0
     this.b = (this.b - term[1]) >>> 0
     this.n--
+    this.text = undefined
   }
 
   toString(): string {
-    return this.n.toString(16) + '-' + this.a.toString(16).padStart(8, '0') + this.b.toString(16).padStart(8, '0')
+    this.text ??= this.n.toString(16) + '-' + this.a.toString(16).padStart(8, '0') + this.b.toString(16).padStart(8, '0')
+    return this.text
   }
 }

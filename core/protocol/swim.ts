@@ -142,6 +142,8 @@ export class SwimInstance {
   private expiryQueue: { id: MemberId; incarnation: number; atMs: number }[] = []
   private expiryHead = 0
   private readonly suspicions = new Map<MemberId, Suspicion>()
+  /** Members currently failed: reconnect() picks from these without scanning the table. */
+  private readonly failed = new Set<MemberId>()
 
   private probeOrder: MemberId[] = []
   private probeIndex = 0
@@ -238,7 +240,9 @@ export class SwimInstance {
     // Map order is insertion order and retention is constant: the first tombstone expires first.
     const oldest = this.tombstones.values().next()
     if (!oldest.done) t = Math.min(t, oldest.value.expiresAtMs)
-    this.dueMs = t
+    // A deadline may already be past (a confirmation shortened a suspicion): the shell ticks at
+    // once, and that must not read as a stall.
+    this.dueMs = Math.max(t, this.now)
     return t
   }
 
@@ -834,12 +838,22 @@ export class SwimInstance {
   private reconnect(out: Decision[]): void {
     this.nextReconnectAtMs = this.now + this.config.reconnectIntervalMs
     // Failed members may be behind a healed partition; candidates may have been unreachable.
-    const pool: MemberId[] = []
-    for (const e of this.table.values()) if (e.rec.status === 'failed' && pool.length < 4096) pool.push(e.rec.id)
-    for (const id of this.candidates.keys()) if (!this.table.has(id)) pool.push(id)
-    if (pool.length === 0) return
-    const peer = pool[Math.floor(this.random.next() * pool.length)]
-    this.sendSync(peer, true, true, out)
+    const nFailed = this.failed.size
+    let nCandidates = 0
+    for (const id of this.candidates.keys()) if (!this.table.has(id)) nCandidates++
+    const total = nFailed + nCandidates
+    if (total === 0) return
+    let k = Math.floor(this.random.next() * total)
+    let peer: MemberId | undefined
+    if (k < nFailed) {
+      for (const id of this.failed) if (k-- === 0) { peer = id; break }
+    } else {
+      k -= nFailed
+      for (const id of this.candidates.keys()) if (!this.table.has(id) && k-- === 0) { peer = id; break }
+    }
+    // Digest first: most attempts go to hosts that are still gone, so they should cost little.
+    // A reachable peer with a different view answers with its state and the push-pull follows.
+    if (peer !== undefined) this.sendSync(peer, false, false, out)
   }
 
   private onSync(from: MemberId, msg: SyncMessage, out: Decision[]): void {
@@ -900,7 +914,13 @@ export class SwimInstance {
       return
     }
     const cmp = compareClaims(cur.rec, rec)
-    if (cmp === 'older') return
+    if (cmp === 'older') {
+      // A first-hand accusation we know to be stale (the member left, or refuted at a higher
+      // incarnation): tell the accuser at once, before its own timer turns the stale suspicion into
+      // a failure (a leave must never be reported as one).
+      if (via === 'gossip' && (rec.status === 'suspect' || rec.status === 'failed') && rec.evidence?.observer === from) this.correct(from, cur.rec, out)
+      return
+    }
     if (cmp === 'same') {
       // A confirmation counts only first-hand: the authenticated sender is the observer. Relayed
       // copies (sync) and claimed observers cannot be checked, so they cannot shorten our timer.
@@ -987,6 +1007,15 @@ export class SwimInstance {
     if (this.state === 'joining' && this.table.size > 1 && via === 'sync') this.becomeJoined(out)
   }
 
+  private correct(to: MemberId, rec: MemberRecord, out: Decision[]): void {
+    const key = `${to}\n${rec.id}`
+    const last = this.lastToldMs.get(key) ?? -Infinity
+    if (this.now - last < this.config.probeIntervalMs) return
+    if (this.lastToldMs.size >= MAX_CANDIDATES) this.lastToldMs.clear()
+    this.lastToldMs.set(key, this.now)
+    out.push({ type: 'send', to, msg: { type: 'update', records: [rec] } })
+  }
+
   /** Someone said something about us. Refute what is false (only we may: SWIM §4.2). */
   private onClaimAboutSelf(rec: MemberRecord, from: MemberId, out: Decision[]): void {
     if (this.state !== 'joined' && this.state !== 'joining') return
@@ -1024,10 +1053,13 @@ export class SwimInstance {
     }
     if (cur) {
       cur.rec = stored
-      if (statusChanged) cur.sinceMs = this.now
+      if (statusChanged) cur.sinceMs = Math.floor(this.now)
     } else {
-      this.table.set(rec.id, { rec: stored, sinceMs: this.now, lastRttMs: -1, lastDirect: undefined })
+      // Whole milliseconds: V8 keeps small integers unboxed, which matters for 10,000-member views.
+      this.table.set(rec.id, { rec: stored, sinceMs: Math.floor(this.now), lastRttMs: -1, lastDirect: undefined })
     }
+    if (rec.status === 'failed' && rec.id !== this.id) this.failed.add(rec.id)
+    else this.failed.delete(rec.id)
     if (statusChanged && rec.id !== this.id && (rec.status === 'failed' || rec.status === 'left')) {
       this.expiryQueue.push({ id: rec.id, incarnation: rec.incarnation, atMs: this.now })
     }
@@ -1039,6 +1071,7 @@ export class SwimInstance {
     if (!e) return
     this.table.delete(id)
     this.suspicions.delete(id)
+    this.failed.delete(id)
     this.digestAcc.remove(memberTerm(idHash(id), e.rec.incarnation, digestClass(e.rec.status)))
     this.addTombstone(id, e.rec.incarnation)
     this.emit('member:removed', { ...e.rec }, e.rec.status, evidence, out, 'removed')
@@ -1055,7 +1088,7 @@ export class SwimInstance {
     while (this.expiryHead < q.length && this.now >= q[this.expiryHead].atMs + this.config.tombstoneTimeoutMs) {
       const item = q[this.expiryHead++]
       const e = this.table.get(item.id)
-      if (e && (e.rec.status === 'failed' || e.rec.status === 'left') && e.rec.incarnation === item.incarnation && e.sinceMs === item.atMs) {
+      if (e && (e.rec.status === 'failed' || e.rec.status === 'left') && e.rec.incarnation === item.incarnation && e.sinceMs === Math.floor(item.atMs)) {
         this.removeMember(item.id, out, { rule: 'tombstone-expired', observer: this.id, atMs: this.now, timeoutMs: this.config.tombstoneTimeoutMs })
       }
     }
@@ -1093,9 +1126,13 @@ export class SwimInstance {
       this.rebuildProbeOrder()
       return
     }
+    // Append, then swap with a random slot of the rest of this round: O(1) instead of a splice.
+    const order = this.probeOrder
+    order.push(id)
     const lo = this.probeIndex
-    const pos = lo + Math.floor(this.random.next() * (this.probeOrder.length - lo + 1))
-    this.probeOrder.splice(pos, 0, id)
+    const pos = lo + Math.floor(this.random.next() * (order.length - lo))
+    const last = order.length - 1
+    ;[order[pos], order[last]] = [order[last], order[pos]]
   }
 
   private shuffle<T>(a: T[]): void {

@@ -134,12 +134,6 @@ export const SCENARIOS: Scenario[] = [
       const { r, nodes, seconds } = shape(seed, 60, 80)
       return { seed, nodes, seconds, profile: 'lan', leave: 1 + r.int(3), loss: 0.1, faultWindow: [0.2, 0.5] }
     },
-    knownIssue: {
-      summary: 'a member that missed the leave broadcast probes the stopped leaver, gets refused (strong suspicion, ' +
-        'strongSuspicionMs) and declares it failed before anti-entropy brings it the left record: nobody answers a ' +
-        'stale suspect/failed claim about a member they hold left',
-      seeds: 100,
-    },
   },
   {
     name: 'stall-detector',
@@ -149,12 +143,6 @@ export const SCENARIOS: Scenario[] = [
       return { seed, nodes, seconds, partitions: [{ kind: 'sym', forS: 10 + r.int(11) }], faultWindow: [0.2, 0.3] }
     },
     expect: (s) => (s.run.spuriousStallDetections > 0 ? [`the stall detector fired ${s.run.spuriousStallDetections} times on members that never stalled`] : []),
-    knownIssue: {
-      summary: 'addConfirmation can move a suspicion deadline into the past (startMs + a shorter decayed timeout); ' +
-        'nextDeadlineMs() then arms the stall detector with that past time, and the tick the shell gives at once ' +
-        'is read as a local stall of (now − deadline)',
-      seeds: 20,
-    },
   },
   {
     name: 'mixed',

@@ -25,7 +25,7 @@ describe('simulated properties', () => {
 // Properties that fail because of protocol bugs (reported to the owner of core/protocol). Each
 // runs enough seeds to hit the bug and is expected to fail; once the protocol is fixed the test
 // "unexpectedly passes": then drop knownIssue from the scenario, and it joins the loop above.
-describe('known protocol issues (expected to fail until core/protocol is fixed)', () => {
+if (SCENARIOS.some((s) => s.knownIssue)) describe('known protocol issues (expected to fail until core/protocol is fixed)', () => {
   for (const sc of SCENARIOS.filter((s) => s.knownIssue)) {
     const { seeds, summary } = sc.knownIssue!
     it.fails(`${sc.name}: ${sc.property} — ${summary}`, () => {
