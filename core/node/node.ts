@@ -298,7 +298,7 @@ export class RollcallNode {
 
   self(): Member {
     const swim = this.requireStarted()
-    return this.toMember(swim.member(swim.id)!)
+    return this.toMember(swim.selfView())
   }
 
   get id(): string {
@@ -415,7 +415,7 @@ export class RollcallNode {
   setMeta(meta: { name?: string; tags?: Record<string, string> }): void {
     const swim = this.requireStarted()
     validateOptions(meta)
-    const cur = swim.member(swim.id)!
+    const cur = swim.selfView()
     this.input({ type: 'set-meta', nowMs: 0, meta: { name: meta.name ?? cur.name, addrs: cur.addrs, tags: meta.tags ?? cur.tags } })
   }
 

@@ -214,6 +214,16 @@ export class SwimInstance {
     return e ? this.view(e) : undefined
   }
 
+  /**
+   * Our own view. Before the first join our record is not in the table yet: describe the identity
+   * we will join with (status alive at the starting incarnation; selfState says we are idle).
+   */
+  selfView(): MemberView {
+    const e = this.table.get(this.id)
+    if (e) return this.view(e)
+    return { id: this.id, name: this.meta.name, status: 'alive', incarnation: this.incarnation, addrs: this.meta.addrs, tags: this.meta.tags, sinceMs: Math.floor(this.now), isSelf: true }
+  }
+
   members(): MemberView[] {
     const out: MemberView[] = []
     for (const e of this.table.values()) out.push(this.view(e))

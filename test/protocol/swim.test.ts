@@ -43,6 +43,13 @@ describe('onJoin', () => {
     expect(n.handle({ type: 'join', nowMs: 1 })).toEqual([])
   })
 
+  it('describes itself before joining, without being in its own table yet', () => {
+    const n = makeNode('me', {}, 7)
+    expect(n.selfView()).toMatchObject({ id: 'me', incarnation: 7, isSelf: true })
+    expect(n.members()).toEqual([])
+    expect(n.selfState).toBe('idle')
+  })
+
   it('runs as a group of one when nobody answers', () => {
     const n = makeNode()
     n.handle({ type: 'join', nowMs: 0 })
