@@ -542,7 +542,10 @@ export class SwimInstance {
       periodEndMs: this.now + period, helpers: [], nacks: new Set(), evidence: [],
     }
     this.stats.probes++
-    out.push({ type: 'send', to: target, msg: { type: 'ping', seq, digest: this.digest() } })
+    const ping: Message = { type: 'ping', seq, digest: this.digest() }
+    const t = this.table.get(target)!.rec
+    if (t.status === 'suspect') ping.suspect = t.incarnation
+    out.push({ type: 'send', to: target, msg: ping })
   }
 
   private advanceProbe(out: Decision[]): void {
@@ -696,9 +699,12 @@ export class SwimInstance {
     switch (msg.type) {
       case 'ping': {
         const leaving = this.state === 'leaving'
+        const before = this.incarnation
+        if (msg.suspect !== undefined && !leaving) this.onClaimAboutSelf({ id: this.id, incarnation: msg.suspect, status: 'suspect' }, from, out)
         const self = this.table.get(this.id)!.rec
         const ack: Message = { type: 'ack', seq: msg.seq, digest: this.digest(), incarnation: this.incarnation, status: leaving ? 'left' : 'alive' }
-        if (leaving) ack.self = self
+        // Leaving: our signed left record. Just refuted: our new signed alive record.
+        if (leaving || this.incarnation !== before) ack.self = self
         out.push({ type: 'send', to: from, msg: ack })
         if (!leaving && (!this.table.has(from) || msg.digest !== this.digest())) this.maybeDigestSync(from, out)
         if (!leaving) this.tellIfSuspected(from, out)

@@ -122,6 +122,12 @@ export interface PingMessage {
   /** Set when this ping is sent on behalf of `requester` (indirect probe). */
   requester?: MemberId
   digest: string
+  /**
+   * Set when the sender suspects the target, at this incarnation: the target refutes on the spot
+   * and puts its new alive record in the ack, so a suspicion reaches its subject with every probe
+   * even when broadcasts are lost.
+   */
+  suspect?: number
 }
 
 export interface AckMessage {

@@ -175,6 +175,7 @@ export function validateMessage(raw: unknown): Message {
     case 'ping': {
       const m: Message = { type: 'ping', seq: nat(raw.seq, 'ping.seq'), digest: str(raw.digest, 'ping.digest', DIGEST_CHARS) }
       if (raw.requester !== undefined) m.requester = str(raw.requester, 'ping.requester', MEMBER_ID_CHARS)
+      if (raw.suspect !== undefined) m.suspect = nat(raw.suspect, 'ping.suspect', LIMITS.maxIncarnation)
       return m
     }
     case 'ack': {

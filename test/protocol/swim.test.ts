@@ -197,6 +197,31 @@ describe('refutation', () => {
     expect(broadcasts(ds)[0].msg.records[0]).toMatchObject({ id: 'me', incarnation: 6, status: 'alive' })
   })
 
+  it('refutes a suspicion carried by a ping, and answers with its new signed alive record', () => {
+    const n = makeNode('me', {}, 5)
+    joinWith(n, PEERS)
+    const ds = n.handle({ type: 'receive', nowMs: 10, from: 'a', msg: { type: 'ping', seq: 9, digest: 'x', suspect: 5 } })
+    expect(n.selfIncarnation).toBe(6)
+    const ack = sends(ds, 'ack')[0].msg as Extract<Message, { type: 'ack' }>
+    expect(ack).toMatchObject({ seq: 9, incarnation: 6, self: { id: 'me', incarnation: 6, status: 'alive' } })
+    expect(keyring.forMember('x').verify(ack.self!)).toBe(true)
+  })
+
+  it('tells a suspect member in its probe, and takes the refutation from the ack', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ ...aliveRecord('a'), status: 'suspect', evidence: { rule: 'probe-failed', observer: 'b', atMs: 0 } }] } })
+    let ping: { to: string; msg: Extract<Message, { type: 'ping' }> } | undefined
+    runUntil(n, 3000, (d) => {
+      const p = sends(d, 'ping').find((x) => x.to === 'a')
+      if (p && !ping) ping = p as never
+    })
+    expect(ping?.msg.suspect).toBe(1)
+    n.handle({ type: 'receive', nowMs: 3001, from: 'a', msg: { type: 'ack', seq: ping!.msg.seq, digest: '', incarnation: 2, status: 'alive', self: aliveRecord('a', 2) } })
+    expect(n.status('a')).toBe('alive')
+    expect(n.incarnationOf('a')).toBe(2)
+  })
+
   it('ignores claims about an older life', () => {
     const n = makeNode('me', {}, 5)
     joinWith(n, PEERS)
