@@ -52,7 +52,7 @@ export interface ApiHost {
 
 export function uiSnapshot(node: HostedNode): UiSnapshot {
   const s = node.snapshot()
-  return { self: s.self, group: s.group, state: s.state, digest: s.digest, members: s.members, health: s.stats.health, at: s.at }
+  return { self: s.self, group: s.group, state: s.state, digest: s.digest, peerDigests: s.peerDigests, members: s.members, health: s.stats.health, at: s.at }
 }
 
 /** Suggested export file name: rollcall-<name>-<yyyymmdd-hhmmss>.<ext>. */

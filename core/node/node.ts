@@ -90,6 +90,8 @@ export interface Snapshot {
   group: string
   state: SelfState
   digest: string
+  /** The view digest each alive member last reported to us (pings and acks carry it). */
+  peerDigests: Record<string, string>
   members: Member[]
   stats: NodeStats
   at: string
@@ -342,7 +344,7 @@ export class RollcallNode {
 
   snapshot(): Snapshot {
     const swim = this.requireStarted()
-    return { self: this.self(), group: this.group, state: swim.selfState, digest: swim.digest(), members: this.members(), stats: this.stats(), at: new Date().toISOString() }
+    return { self: this.self(), group: this.group, state: swim.selfState, digest: swim.digest(), peerDigests: swim.peerDigests(), members: this.members(), stats: this.stats(), at: new Date().toISOString() }
   }
 
   /** Entries of the event log (oldest first). */

@@ -142,6 +142,8 @@ export class SwimInstance {
   private expiryQueue: { id: MemberId; incarnation: number; atMs: number }[] = []
   private expiryHead = 0
   private readonly suspicions = new Map<MemberId, Suspicion>()
+  /** The view digest each member last reported to us (on a ping or an ack): shows whether views agree. */
+  private readonly reportedDigests = new Map<MemberId, string>()
   /** Members currently failed: reconnect() picks from these without scanning the table. */
   private readonly failed = new Set<MemberId>()
 
@@ -222,6 +224,13 @@ export class SwimInstance {
     const e = this.table.get(this.id)
     if (e) return this.view(e)
     return { id: this.id, name: this.meta.name, status: 'alive', incarnation: this.incarnation, addrs: this.meta.addrs, tags: this.meta.tags, sinceMs: Math.floor(this.now), isSelf: true }
+  }
+
+  /** Digests that alive members last reported to us (as of their last ping or ack). */
+  peerDigests(): Record<MemberId, string> {
+    const out: Record<MemberId, string> = {}
+    for (const [id, d] of this.reportedDigests) if (this.table.get(id)?.rec.status === 'alive') out[id] = d
+    return out
   }
 
   members(): MemberView[] {
@@ -698,6 +707,7 @@ export class SwimInstance {
     if (!active) return
     switch (msg.type) {
       case 'ping': {
+        if (this.table.has(from)) this.reportedDigests.set(from, msg.digest)
         const leaving = this.state === 'leaving'
         const before = this.incarnation
         if (msg.suspect !== undefined && !leaving) this.onClaimAboutSelf({ id: this.id, incarnation: msg.suspect, status: 'suspect' }, from, out)
@@ -738,6 +748,7 @@ export class SwimInstance {
   }
 
   private onAck(from: MemberId, msg: Extract<Message, { type: 'ack' }>, out: Decision[]): void {
+    if (this.table.has(from)) this.reportedDigests.set(from, msg.digest)
     if (msg.self && msg.self.id === from) this.applyRecord(msg.self, from, 'gossip', out)
     const p = this.probe
     if (p && p.seq === msg.seq && p.target === from) {
@@ -1088,6 +1099,7 @@ export class SwimInstance {
     this.table.delete(id)
     this.suspicions.delete(id)
     this.failed.delete(id)
+    this.reportedDigests.delete(id)
     this.digestAcc.remove(memberTerm(idHash(id), e.rec.incarnation, digestClass(e.rec.status)))
     this.addTombstone(id, e.rec.incarnation)
     this.emit('member:removed', { ...e.rec }, e.rec.status, evidence, out, 'removed')

@@ -20,7 +20,7 @@ export class FakeNode implements HostedNode {
   snapshot(): Snapshot {
     this.snapshots++
     return {
-      self: this.members[0], group: 'it', state: this.state, digest: `d-${this.members.map((m) => m.status[0]).join('')}`, members: this.members.slice(),
+      self: this.members[0], group: 'it', state: this.state, digest: `d-${this.members.map((m) => m.status[0]).join('')}`, peerDigests: {}, members: this.members.slice(),
       stats: { health: 0 } as Snapshot['stats'], at: new Date().toISOString(),
     }
   }

@@ -76,3 +76,14 @@ describe('a group of real nodes on loopback', () => {
     expect(stranger.node.members().map((m) => m.name)).toEqual(['other'])
   })
 })
+
+describe('agreement', () => {
+  it('reports the digests members last sent, equal to ours once views converge', async () => {
+    nodes = await startGroup(`${root}/agree`, 3)
+    await waitFor('every node has heard every other node\'s current digest', () => nodes.every((n) => {
+      const s = n.node.snapshot()
+      const peers = Object.entries(s.peerDigests)
+      return peers.length === 2 && peers.every(([, d]) => d === s.digest)
+    }), 20_000)
+  })
+})
