@@ -636,8 +636,18 @@ export class SwimInstance {
   }
 
   private suspicionDeadline(s: Suspicion): number {
-    if (s.strong) return s.startMs + this.scaled(Math.max(this.config.strongSuspicionMs, 2 * this.config.probeTimeoutMs))
+    if (s.strong) return s.startMs + this.refutationWindowMs(s.independent)
     return s.startMs + suspicionTimeoutMs(s.minMs, s.maxMs, s.confirmers.length - 1, s.expected)
+  }
+
+  /**
+   * The least time a member gets to refute, or a stale accusation to be corrected, after strong
+   * evidence or a failed verdict. Heard second-hand, one probe period more: by then our next probe
+   * exchange has carried digests both ways and a differing view has been synced.
+   */
+  private refutationWindowMs(firstHand: boolean): number {
+    const base = Math.max(this.config.strongSuspicionMs, 2 * this.config.probeTimeoutMs)
+    return this.scaled(base + (firstHand ? 0 : this.config.probeIntervalMs))
   }
 
   private addConfirmation(s: Suspicion, by: MemberId, strong: boolean): boolean {
@@ -973,7 +983,7 @@ export class SwimInstance {
    * and caps its remaining time at the strong-evidence window, so X always has that long to refute.
    */
   private failedClaim(cur: Entry, rec: MemberRecord, from: MemberId, via: 'gossip' | 'sync', out: Decision[]): void {
-    const windowMs = this.scaled(Math.max(this.config.strongSuspicionMs, 2 * this.config.probeTimeoutMs))
+    const windowMs = this.refutationWindowMs(false)
     const s = this.suspicions.get(rec.id)
     if (cur.rec.status === 'suspect' && s && s.incarnation === rec.incarnation) {
       if (via === 'gossip') this.addConfirmation(s, from, false)
@@ -1023,10 +1033,15 @@ export class SwimInstance {
         type = 'member:failed'
         this.suspicions.delete(rec.id)
         break
-      case 'left':
+      case 'left': {
         type = 'member:left'
+        // We accused it first-hand and told everyone; now we know it left: tell everyone that too,
+        // so those who took our word do not turn a leave into a failure.
+        const ours = this.suspicions.get(rec.id)?.independent || (old?.status === 'failed' && old.evidence?.observer === this.id)
+        if (ours) out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
         this.suspicions.delete(rec.id)
         break
+      }
       default:
         assertNever(rec.status)
     }

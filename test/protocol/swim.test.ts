@@ -406,7 +406,11 @@ describe('hostile accusations', () => {
     const n = makeNode()
     joinWith(n, PEERS)
     n.handle({ type: 'receive', nowMs: 100, from: 'b', msg: { type: 'update', records: [failedClaim('a', 'b')] } })
-    const later = runUntil(n, 100 + n.config.strongSuspicionMs + 1)
+    // Heard second-hand: the window is one probe period longer than for our own strong evidence.
+    const windowMs = n.config.strongSuspicionMs + n.config.probeIntervalMs
+    const early = runUntil(n, 100 + windowMs - 1)
+    expect(events(early, 'member:failed').map((e) => e.id)).not.toContain('a')
+    const later = runUntil(n, 100 + windowMs + 1)
     expect(events(later, 'member:failed').map((e) => e.id)).toContain('a')
   })
 
