@@ -10,6 +10,7 @@ import { exportCsv, exportJsonl, readEventLogFiles, type LogEntry } from '../nod
 import { explainEvidence } from '../protocol/explain.js'
 import type { Evidence } from '../protocol/types.js'
 import { createNode, type Member, type RollcallNode } from '../node/node.js'
+import { resolveInterface } from '../libp2p/mdns.js'
 
 const VERSION = '0.1.0'
 
@@ -105,6 +106,9 @@ async function agent(rest: string[]): Promise<number> {
   })
   const log = logLine(flags['log-json'] === true)
   const dataDir = resolveDataDir(flags['data-dir'])
+  if (flags.mdns === false && flags['mdns-interface']) throw new UsageError('--mdns-interface cannot be combined with --no-mdns (see rollcall agent --help)')
+  // Check the interface before anything starts: a typo must not fall back to every interface.
+  if (flags['mdns-interface']) resolveInterface(flags['mdns-interface'])
   const mdns = flags.mdns === false ? false : flags['mdns-interface'] ? { interface: flags['mdns-interface'] } : true
   const node = createNode({
     dataDir, name: flags.name, group: flags.group, listen: flags.listen.length ? flags.listen : undefined, bootstrap: flags.bootstrap,
