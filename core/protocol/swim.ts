@@ -417,6 +417,10 @@ export class SwimInstance {
     this.joinRetryAtMs = Infinity
     this.joinGiveUpAtMs = Infinity
     this.setState('joined', out)
+    // Our first announcement went out before any broadcast mesh existed (gossipsub delivers only
+    // to peers whose subscription it has seen): announce again now that a member has answered.
+    const self = this.table.get(this.id)
+    if (self && self.rec.status === 'alive') out.push({ type: 'broadcast', msg: { type: 'update', records: [self.rec] } })
   }
 
   private onLeave(out: Decision[]): void {
