@@ -63,7 +63,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium, 3 agents on loopb
   it('shows the live group: 3 alive members on the graph and in the list', async () => {
     await page.goto(urls[0])
     await expect.poll(() => page.getByTestId('self-name').textContent(), { timeout: 10_000 }).toBe('lab-01')
-    await expect.poll(() => page.getByTestId('agreement').textContent(), { timeout: 10_000 }).toContain('3 of 3 alive')
+    await expect.poll(() => page.getByTestId('agreement').textContent(), { timeout: 20_000 }).toContain('views agree: 3 of 3')
     for (const n of ['lab-01', 'lab-02', 'lab-03']) {
       expect(await page.getByTestId(`member-${n}`).getByTestId('member-status').textContent()).toBe('alive')
     }
@@ -83,7 +83,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium, 3 agents on loopb
     await button.click()
     await expect.poll(() => page.getByTestId('self-state').textContent(), { timeout: 15_000 }).toBe('joined')
     await waitFor('the others see lab-01 alive again', async () => (await statusAt(agents[1], 'lab-01')) === 'alive' && (await statusAt(agents[2], 'lab-01')) === 'alive', 15_000, 100)
-    await expect.poll(() => page.getByTestId('agreement').textContent(), { timeout: 10_000 }).toContain('3 of 3 alive')
+    await expect.poll(() => page.getByTestId('agreement').textContent(), { timeout: 20_000 }).toContain('views agree: 3 of 3')
     // Both transitions are in the timeline.
     await page.getByTestId('filter-type').selectOption('self:state')
     const rows = await page.getByTestId('event-row').allTextContents()
@@ -109,7 +109,7 @@ describe.skipIf(missing !== undefined)('dashboard in Chromium, 3 agents on loopb
     expect(why).toMatch(/^Why: failed: declared failed by lab-01/)
     expect(why).toMatch(/refused|timed out|could not connect/)
     expect(await page.getByTestId('details-status').textContent()).toContain('failed')
-    await expect.poll(() => page.getByTestId('agreement').textContent()).toContain('2 of 3 alive')
+    await expect.poll(() => page.getByTestId('agreement').textContent()).toContain('views agree: 2 of 2')
     await shot('failed-evidence')
   })
 
