@@ -627,8 +627,11 @@ export class SwimInstance {
 
   private newSuspicion(id: MemberId, incarnation: number, strong: boolean, originator: MemberId, independent: boolean, evidence: Evidence): Suspicion {
     const n = this.table.size
-    const minMs = this.scaled(suspicionMinMs(this.config, n))
-    const maxMs = this.scaled(suspicionMaxMs(this.config, n))
+    // Not scaled by local health: Lifeguard widens a slow node's probing (LHA-Probe), which is what
+    // keeps it from accusing others; suspicion timers follow confirmations only (LHA-Suspicion).
+    // Scaling them too made verdicts trickle in over many seconds on a loaded machine.
+    const minMs = suspicionMinMs(this.config, n)
+    const maxMs = suspicionMaxMs(this.config, n)
     const expected = expectedConfirmations(this.config, n)
     const s: Suspicion = {
       incarnation, startMs: this.now, deadlineMs: 0, minMs, maxMs, expected, strong,
@@ -651,7 +654,7 @@ export class SwimInstance {
    */
   private refutationWindowMs(firstHand: boolean): number {
     const base = Math.max(this.config.strongSuspicionMs, 2 * this.config.probeTimeoutMs)
-    return this.scaled(base + (firstHand ? 0 : this.config.probeIntervalMs))
+    return base + (firstHand ? 0 : this.config.probeIntervalMs)
   }
 
   private addConfirmation(s: Suspicion, by: MemberId, strong: boolean): boolean {
