@@ -603,11 +603,7 @@ export class SwimInstance {
   private tellIfSuspected(id: MemberId, out: Decision[]): void {
     const e = this.table.get(id)
     if (!e || (e.rec.status !== 'suspect' && e.rec.status !== 'failed')) return
-    const last = this.lastToldMs.get(id) ?? -Infinity
-    if (this.now - last < this.config.probeIntervalMs) return
-    if (this.lastToldMs.size >= MAX_CANDIDATES) this.lastToldMs.clear()
-    this.lastToldMs.set(id, this.now)
-    out.push({ type: 'send', to: id, msg: { type: 'update', records: [e.rec] } })
+    this.correct(id, e.rec, out)
   }
 
   private probeFailed(p: Probe, out: Decision[]): void {
@@ -1056,6 +1052,7 @@ export class SwimInstance {
     if (this.state === 'joining' && this.table.size > 1 && via === 'sync') this.becomeJoined(out)
   }
 
+  /** Send `to` our record of a member, at most once per probe period per (recipient, member). */
   private correct(to: MemberId, rec: MemberRecord, out: Decision[]): void {
     const key = `${to}\n${rec.id}`
     const last = this.lastToldMs.get(key) ?? -Infinity

@@ -199,32 +199,23 @@ export class GraphPainter {
     const px = 1 / this.scale // one screen pixel in layout units
 
     // Edges: working links thin and solid; failed links dashed, thicker, in the failure colour.
-    ctx.lineWidth = px
-    ctx.strokeStyle = c.edge
-    ctx.setLineDash([])
-    ctx.beginPath()
-    for (const e of edges) {
-      if (e.kind !== 'ok') continue
-      const a = positions.get(e.from)
-      const b = positions.get(e.to)
-      if (!a || !b) continue
-      ctx.moveTo(a.x, a.y)
-      ctx.lineTo(b.x, b.y)
+    const strokeEdges = (ok: boolean, color: string, width: number, dash: number[]) => {
+      ctx.strokeStyle = color
+      ctx.lineWidth = width
+      ctx.setLineDash(dash)
+      ctx.beginPath()
+      for (const e of edges) {
+        if ((e.kind === 'ok') !== ok) continue
+        const a = positions.get(e.from)
+        const b = positions.get(e.to)
+        if (!a || !b) continue
+        ctx.moveTo(a.x, a.y)
+        ctx.lineTo(b.x, b.y)
+      }
+      ctx.stroke()
     }
-    ctx.stroke()
-    ctx.strokeStyle = c.edgeFailed
-    ctx.lineWidth = 2 * px
-    ctx.setLineDash([6 * px, 4 * px])
-    ctx.beginPath()
-    for (const e of edges) {
-      if (e.kind === 'ok') continue
-      const a = positions.get(e.from)
-      const b = positions.get(e.to)
-      if (!a || !b) continue
-      ctx.moveTo(a.x, a.y)
-      ctx.lineTo(b.x, b.y)
-    }
-    ctx.stroke()
+    strokeEdges(true, c.edge, px, [])
+    strokeEdges(false, c.edgeFailed, 2 * px, [6 * px, 4 * px])
     ctx.setLineDash([])
 
     // Nodes.
