@@ -7,9 +7,15 @@ import v8 from 'node:v8'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-// A long-running agent allocates little: a 1 MiB young generation (V8's default is 16 MiB per
-// semi-space) saves about 16 MB of RSS per agent for a few more, very cheap, scavenges.
-if (process.argv[2] === 'agent') v8.setFlagsFromString('--max-semi-space-size=1')
+// A long-running agent allocates little. A 1 MiB young generation (V8's default is 16 MiB per
+// semi-space) saves about 16 MB of RSS for a few more, very cheap, scavenges; --optimize-for-size
+// keeps the old generation near what is live instead of the ~60 MiB the start-up burst (one Noise
+// handshake per member) leaves committed. Measured in the fault lab, 20 agents: RSS 116 → 83 MiB
+// mean, CPU 0.65 → 0.71 % of a core.
+if (process.argv[2] === 'agent') {
+  v8.setFlagsFromString('--max-semi-space-size=1')
+  v8.setFlagsFromString('--optimize-for-size')
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const built = join(root, 'dist', 'core', 'cli', 'main.js')

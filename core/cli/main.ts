@@ -150,12 +150,28 @@ async function agent(rest: string[]): Promise<number> {
   return await new Promise<number>(() => {})
 }
 
+/** What the agent process itself costs (`rollcall status` prints it; the bench reads it). */
+function processFigures() {
+  const m = process.memoryUsage()
+  const cpu = process.cpuUsage()
+  const MiB = 2 ** 20
+  return {
+    uptimeSec: Math.round(process.uptime()),
+    cpuSec: +((cpu.user + cpu.system) / 1e6).toFixed(2),
+    rssMiB: +(m.rss / MiB).toFixed(1),
+    heapUsedMiB: +(m.heapUsed / MiB).toFixed(1),
+    heapTotalMiB: +(m.heapTotal / MiB).toFixed(1),
+    externalMiB: +(m.external / MiB).toFixed(1),
+    arrayBuffersMiB: +(m.arrayBuffers / MiB).toFixed(1),
+  }
+}
+
 /** The agent's control commands. Arguments from the socket are untrusted: validate them. */
 function controlHandler(node: RollcallNode) {
   return {
     members: () => node.members(),
     self: () => node.self(),
-    status: () => node.snapshot(),
+    status: () => ({ ...node.snapshot(), process: processFigures() }),
     join: async () => {
       await node.join()
       return node.self()
@@ -217,7 +233,7 @@ async function status(rest: string[]): Promise<number> {
   if (wantsHelp(rest)) return (console.log(HELP), 0)
   const flags = simpleFlags(rest, 'rollcall status')
   const dir = resolveDataDir(flags['data-dir'] as string | undefined)
-  const snap = (await controlRequest(dir, 'status')) as { self: Member; group: string; state: string; digest: string; members: Member[]; stats: unknown }
+  const snap = (await controlRequest(dir, 'status')) as { self: Member; group: string; state: string; digest: string; members: Member[]; stats: unknown; process?: ReturnType<typeof processFigures> }
   if (flags.json) {
     console.log(JSON.stringify(snap, null, 2))
     return 0
@@ -226,6 +242,8 @@ async function status(rest: string[]): Promise<number> {
   for (const m of snap.members) counts[m.status] = (counts[m.status] ?? 0) + 1
   console.log(`${snap.self.name} (${snap.self.id}) in group ${snap.group}: ${snap.state}, incarnation ${snap.self.incarnation}`)
   console.log(`members: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}; view digest ${snap.digest}`)
+  const p = snap.process
+  if (p) console.log(`process: up ${p.uptimeSec} s, CPU ${p.cpuSec} s, RSS ${p.rssMiB} MiB (JS heap ${p.heapUsedMiB} of ${p.heapTotalMiB} MiB, external ${p.externalMiB} MiB)`)
   return 0
 }
 

@@ -2,8 +2,10 @@
 // the shell through a few callbacks. The caller never sees libp2p (js-libp2p's own services use
 // the same "factory + narrow components" shape, see packages/protocol-ping).
 //
-// Unicast: one length-prefixed message per stream, written then closed; a reply is its own
-// stream. Broadcast: gossipsub on the group's topic. Both carry the group in their ids, so
+// Unicast: probe messages (ping, ack, ping-req, indirect-ack, nack) travel on one long-lived
+// stream per peer and direction (a probe channel), length-prefixed, a ping's ack on the ping's own
+// channel; a sync is one message per stream, written then closed. Broadcast: gossipsub on the
+// group's topic. Both carry the group in their ids, so
 // nodes of different groups never exchange messages even when connected.
 
 import './polyfill.js'
@@ -22,6 +24,7 @@ import { decodeMessage, encodeMessage, maxBytesFor, MAX_MESSAGE_BYTES, MAX_PROBE
 import { LIMITS } from '../protocol/config.js'
 import type { Message, UpdateMessage } from '../protocol/types.js'
 import { MdnsDiscovery, resolveInterface } from './mdns.js'
+import { coalescing } from './coalesce.js'
 
 export type SendFailure = 'refused' | 'unreachable' | 'timeout'
 
@@ -48,6 +51,8 @@ export interface TransportStats {
   rejected: number
   /** Inbound streams that failed for non-input reasons (reset, timed out, connection closed). */
   streamErrors: number
+  /** Outbound probe channels opened (one per peer while it stays up; see PROBE_CHANNEL_IDLE_MS). */
+  probeChannelsOpened: number
 }
 
 /** start() and stop() each run once; a stopped transport is not restarted (create a new one). */
@@ -107,6 +112,14 @@ export const DEFAULT_INBOUND_CONNECTION_THRESHOLD = 500
 export const MAX_INBOUND_STREAMS_PER_PEER = 32
 /** Outbound sends in flight at once; more are dropped with a log (the protocol sees a missing ack). */
 export const MAX_PENDING_SENDS = 1024
+/**
+ * A probe channel that carried nothing for this long is closed (a new one opens on the next
+ * probe). Above the longest gap between two probes of one pair in a group of 50 (about 2 × N probe
+ * periods), and below libp2p's 2-minute TCP inactivity timeout.
+ */
+export const PROBE_CHANNEL_IDLE_MS = 110_000
+/** Outbound probe channels kept open at once; the oldest is closed beyond this. */
+const MAX_PROBE_CHANNELS = 1024
 /** Bootstrap entries honoured; the rest are ignored. */
 const MAX_BOOTSTRAP = 64
 /** Peers whose last-set addrs we remember (to skip redundant peer-store writes). */
@@ -200,7 +213,7 @@ export async function createLibp2pTransport(options: TransportOptions, handlers:
       privateKey: options.privateKey,
       start: false,
       addresses: { listen },
-      transports: [tcp()],
+      transports: [coalescing(tcp())],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       ...(options.groupKey !== undefined ? { connectionProtector: preSharedKey({ psk: options.groupKey }) } : {}),
@@ -237,7 +250,9 @@ class Libp2pTransport implements Transport {
   readonly peerId: string
   /** Open inbound ping streams awaiting the protocol's ack, by `${peer}:${seq}` (bounded by the per-peer stream cap). */
   private readonly replies = new Map<string, (ack: Message) => void>()
-  private readonly counters: TransportStats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, rejected: 0, streamErrors: 0 }
+  /** Our outbound probe channel per peer: open, or being opened (every caller awaits the same dial). */
+  private readonly channels = new Map<string, { stream?: Stream; opening?: Promise<Stream> }>()
+  private readonly counters: TransportStats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, rejected: 0, streamErrors: 0, probeChannelsOpened: 0 }
   private started = false
   private stopped = false
   /** Peers reported as connected (they speak our group's protocols). Bounded by open connections. */
@@ -286,7 +301,7 @@ class Libp2pTransport implements Transport {
     await node.start()
 
     const streamOpts = { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PEER, maxOutboundStreams: MAX_INBOUND_STREAMS_PER_PEER }
-    await node.handle(this.protocols.probe, (stream, conn) => this.onInbound(this.protocols.probe, PROBE_TYPES, MAX_PROBE_MESSAGE_BYTES, this.probeTimeoutMs, stream, conn), streamOpts)
+    await node.handle(this.protocols.probe, (stream, conn) => this.onProbeChannel(stream, conn), streamOpts)
     await node.handle(this.protocols.sync, (stream, conn) => this.onInbound(this.protocols.sync, SYNC_TYPES, MAX_MESSAGE_BYTES, this.syncTimeoutMs, stream, conn), streamOpts)
 
     // Topology: libp2p tells us once identify shows the peer speaks our group's sync protocol,
@@ -341,6 +356,7 @@ class Libp2pTransport implements Transport {
     if (this.topologyId !== undefined) this.node.unregister(this.topologyId)
     if (this.started) await this.node.stop()
     this.groupPeers.clear()
+    this.channels.clear()
   }
 
   addrs(): string[] {
@@ -404,6 +420,9 @@ class Libp2pTransport implements Transport {
       return
     }
 
+    const frame = lp.encode.single(bytes)
+    if (isProbe) return this.sendOnChannel(to, peerId, msg, frame, timeoutMs)
+
     const signal = AbortSignal.timeout(timeoutMs)
     let stream: Stream
     try {
@@ -415,7 +434,6 @@ class Libp2pTransport implements Transport {
       return
     }
     try {
-      const frame = lp.encode.single(bytes)
       if (!stream.send(frame)) await stream.onDrain({ signal })
       await stream.close({ signal })
       this.counters.sent++
@@ -426,31 +444,98 @@ class Libp2pTransport implements Transport {
       this.reportSendFailed(to, msg, signal.aborted ? 'timeout' : 'unreachable')
       return
     }
-    if (msg.type === 'ping') {
-      void this.readReply(to, stream, timeoutMs)
-      return
-    }
     // The remote closes its end after reading; free the stream if it never does.
     this.abortIfOpenAfter(stream, timeoutMs)
   }
 
-  /** A ping's ack usually comes back on the same stream; an older peer may answer on a new one. */
-  private async readReply(to: string, stream: Stream, timeoutMs: number): Promise<void> {
-    const timer = setTimeout(() => stream.abort(new Error('no reply on the probe stream')), timeoutMs)
+  /**
+   * A probe message on our long-lived channel to the peer. Measured in the fault lab: a stream per
+   * probe cost 13 TCP segments per ping and ack (open, protocol negotiation, data, two closes); on
+   * a channel it is the ping, the ack and at most a delayed TCP ACK. A channel found dead (the
+   * connection closed under it) is replaced once; a dial failure is the same evidence as before.
+   */
+  private async sendOnChannel(to: string, peerId: PeerId, msg: Message, frame: ReturnType<typeof lp.encode.single>, timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs)
+    for (let attempt = 0; ; attempt++) {
+      let stream: Stream
+      try {
+        stream = await this.channelTo(to, peerId, signal)
+      } catch (err) {
+        const reason = classifyDialError(err, signal.aborted)
+        this.log('info', 'dial failed', { to, type: msg.type, reason, error: describeError(err) })
+        this.reportSendFailed(to, msg, reason)
+        return
+      }
+      try {
+        if (!stream.send(frame)) await stream.onDrain({ signal })
+        this.counters.sent++
+        this.counters.bytesSent += frame.byteLength
+        return
+      } catch (err) {
+        this.dropChannel(to, stream, err)
+        if (attempt >= 1 || signal.aborted || this.stopped) {
+          this.log('info', 'stream write failed', { to, type: msg.type, error: describeError(err) })
+          this.reportSendFailed(to, msg, signal.aborted ? 'timeout' : 'unreachable')
+          return
+        }
+      }
+    }
+  }
+
+  private channelTo(to: string, peerId: PeerId, signal: AbortSignal): Promise<Stream> {
+    const ch = this.channels.get(to)
+    if (ch?.stream !== undefined) {
+      if (ch.stream.status === 'open' && ch.stream.writeStatus === 'writable') return Promise.resolve(ch.stream)
+      this.dropChannel(to, ch.stream)
+    } else if (ch?.opening !== undefined) {
+      return ch.opening
+    }
+    if (this.channels.size >= MAX_PROBE_CHANNELS) {
+      const [oldest, entry] = this.channels.entries().next().value!
+      this.channels.delete(oldest)
+      entry.stream?.close().catch((err: Error) => entry.stream?.abort(err))
+    }
+    const opening = this.node.dialProtocol(peerId, this.protocols.probe, { signal }).then((stream) => {
+      if (this.channels.get(to)?.opening === opening) this.channels.set(to, { stream })
+      this.counters.probeChannelsOpened++
+      stream.maxReadBufferLength = MAX_PROBE_MESSAGE_BYTES + 16
+      void this.readChannel(to, stream)
+      return stream
+    })
+    this.channels.set(to, { opening })
+    opening.catch(() => {
+      if (this.channels.get(to)?.opening === opening) this.channels.delete(to)
+    })
+    return opening
+  }
+
+  private dropChannel(to: string, stream: Stream, err?: unknown): void {
+    if (this.channels.get(to)?.stream === stream) this.channels.delete(to)
+    if (stream.status === 'open') stream.abort(err instanceof Error ? err : new Error('probe channel dropped'))
+  }
+
+  /** What the peer sends back on our channel: acks to our pings, and any other probe message. */
+  private async readChannel(to: string, stream: Stream): Promise<void> {
     try {
-      const bytes = await readOneMessage(stream, MAX_PROBE_MESSAGE_BYTES)
-      const msg = decodeMessage(bytes, MAX_PROBE_MESSAGE_BYTES)
-      if (msg.type !== 'ack') throw new WireError(`${msg.type} is not a reply to a ping`)
-      this.counters.received++
-      this.counters.bytesReceived += bytes.byteLength
-      if (!this.stopped) this.safe(() => this.handlers.message(to, msg))
+      for await (const chunk of lp.decode(stream, { maxDataLength: MAX_PROBE_MESSAGE_BYTES })) {
+        const bytes = chunk.subarray()
+        const msg = decodeMessage(bytes, MAX_PROBE_MESSAGE_BYTES)
+        if (!PROBE_TYPES.has(msg.type)) throw new WireError(`${msg.type} message is not allowed on ${this.protocols.probe}`)
+        this.counters.received++
+        this.counters.bytesReceived += bytes.byteLength
+        if (this.stopped) return
+        this.safe(() => this.handlers.message(to, msg))
+      }
     } catch (err) {
-      // No reply on this stream is no evidence: the protocol's own timeout decides.
-      if (isBadInput(err) && !this.stopped && !(err instanceof WireError && err.reason.startsWith('stream ended'))) {
+      // A channel that breaks is no evidence: the protocol's own timeouts decide.
+      if (isBadInput(err) && !this.stopped) {
         this.reject(to, this.protocols.probe, rejectionReason(err))
+        stream.abort(err as Error)
       }
     } finally {
-      clearTimeout(timer)
+      if (this.channels.get(to)?.stream === stream) this.channels.delete(to)
+      // The peer ended its side (idle, or shutting down): end ours.
+      if (stream.status === 'open') await stream.close().catch((e: Error) => stream.abort(e))
     }
   }
 
@@ -462,6 +547,83 @@ class Libp2pTransport implements Transport {
   // -------------------------------------------------------------------------------------------
   // unicast in
 
+  /**
+   * A peer's probe channel: many messages, each handled like a one-message stream would be (a
+   * ping's ack goes back on this stream). The first message must arrive within the probe budget (a
+   * stuck opener is freed as before); after that the channel stays open until it has been idle for
+   * PROBE_CHANNEL_IDLE_MS. Bad input ends the channel and is counted.
+   */
+  private async onProbeChannel(stream: Stream, conn: Connection): Promise<void> {
+    const protocol = this.protocols.probe
+    const from = conn.remotePeer.toString()
+    const open = (this.inboundStreams.get(from) ?? 0) + 1
+    if (open > MAX_INBOUND_STREAMS_PER_PEER) {
+      stream.abort(new Error('too many concurrent inbound streams'))
+      this.reject(from, protocol, `more than ${MAX_INBOUND_STREAMS_PER_PEER} concurrent inbound streams`)
+      return
+    }
+    this.inboundStreams.set(from, open)
+    stream.maxReadBufferLength = MAX_PROBE_MESSAGE_BYTES + 16
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const idleAfter = (ms: number, first: boolean) => {
+      clearTimeout(timer)
+      timer = setTimeout(() => {
+        if (first) return stream.abort(new Error(`inbound stream not finished within ${ms} ms`))
+        // Idle: close our side; the peer then closes its own, or is reset after one more probe budget.
+        stream.close().catch((err: Error) => stream.abort(err))
+        timer = setTimeout(() => stream.abort(new Error('peer did not close an idle probe channel')), this.probeTimeoutMs)
+        timer.unref?.()
+      }, ms)
+      timer.unref?.()
+    }
+    idleAfter(this.probeTimeoutMs, true)
+    try {
+      for await (const chunk of lp.decode(stream, { maxDataLength: MAX_PROBE_MESSAGE_BYTES })) {
+        idleAfter(PROBE_CHANNEL_IDLE_MS, false)
+        const bytes = chunk.subarray()
+        const msg = decodeMessage(bytes, MAX_PROBE_MESSAGE_BYTES)
+        if (!PROBE_TYPES.has(msg.type)) throw new WireError(`${msg.type} message is not allowed on ${protocol}`)
+        this.counters.received++
+        this.counters.bytesReceived += bytes.byteLength
+        if (this.stopped) return
+        // The protocol's synchronous ack decision comes back through send() while handlers.message runs.
+        const replyKey = msg.type === 'ping' ? `${from}:${msg.seq}` : undefined
+        if (replyKey) {
+          this.replies.set(replyKey, (ack) => {
+            const frame = lp.encode.single(encodeMessage(ack))
+            try {
+              stream.send(frame)
+              this.counters.sent++
+              this.counters.bytesSent += frame.byteLength
+            } catch (err) {
+              this.log('info', 'reply write failed', { to: from, error: describeError(err) })
+            }
+          })
+        }
+        this.safe(() => this.handlers.message(from, msg))
+        if (replyKey) this.replies.delete(replyKey)
+        this.markConnected(from)
+      }
+      if (stream.status === 'open') await stream.close().catch((err: Error) => stream.abort(err))
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      if (this.stopped) return
+      // Bad bytes are rejected input; a reset or a stream that timed out is the network or a
+      // busy peer (common while many nodes start on a loaded machine), not hostility.
+      if (isBadInput(err)) this.reject(from, protocol, rejectionReason(err))
+      else {
+        this.counters.streamErrors++
+        this.log('info', 'inbound stream failed', { from, protocol, error: rejectionReason(err) })
+      }
+    } finally {
+      clearTimeout(timer)
+      const left = (this.inboundStreams.get(from) ?? 1) - 1
+      if (left <= 0) this.inboundStreams.delete(from)
+      else this.inboundStreams.set(from, left)
+    }
+  }
+
+  /** A sync stream: one message, then closed. */
   private async onInbound(protocol: string, allowed: ReadonlySet<Message['type']>, maxBytes: number, timeoutMs: number, stream: Stream, conn: Connection): Promise<void> {
     const from = conn.remotePeer.toString()
     const open = (this.inboundStreams.get(from) ?? 0) + 1
@@ -496,23 +658,7 @@ class Libp2pTransport implements Transport {
       }
       this.counters.received++
       this.counters.bytesReceived += frameBytes
-      // A ping is answered on its own stream: the protocol's synchronous ack decision comes back
-      // through send() while handlers.message runs, and lands here.
-      const replyKey = msg.type === 'ping' ? `${from}:${msg.seq}` : undefined
-      if (replyKey) {
-        this.replies.set(replyKey, (ack) => {
-          const frame = lp.encode.single(encodeMessage(ack))
-          try {
-            stream.send(frame)
-            this.counters.sent++
-            this.counters.bytesSent += frame.byteLength
-          } catch (err) {
-            this.log('info', 'reply write failed', { to: from, error: describeError(err) })
-          }
-        })
-      }
       if (!this.stopped) this.safe(() => this.handlers.message(from, msg))
-      if (replyKey) this.replies.delete(replyKey)
       this.markConnected(from)
       await stream.close().catch((err: Error) => stream.abort(err))
     } finally {

@@ -100,6 +100,31 @@ describe('send', () => {
     expect(b.t.stats().received).toBeGreaterThanOrEqual(2)
   })
 
+  it('carries every probe message to a peer on one long-lived channel, and opens a new one after the peer restarts', async () => {
+    const a = await fleet.node()
+    const b = await fleet.node()
+    actAsMember(a, [a, b])
+    actAsMember(b, [a, b])
+    for (let seq = 1; seq <= 5; seq++) {
+      a.t.send(b.t.peerId, ping(seq))
+      await waitFor(`ack ${seq} at a`, () => a.rec.messages.some((m) => m.msg.type === 'ack' && m.msg.seq === seq))
+    }
+    // b answers on a's channel; b's own pings to a go on b's channel (one each way).
+    b.t.send(a.t.peerId, ping(100))
+    await waitFor('ack at b', () => got(b, 'ack', a.t.peerId))
+    expect(a.t.stats().probeChannelsOpened).toBe(1)
+    expect(b.t.stats().probeChannelsOpened).toBe(1)
+    expect(b.rec.messages.filter((m) => m.msg.type === 'ping')).toHaveLength(5)
+
+    // The connection goes away under the channel: the next ping opens a fresh one and gets through.
+    await a.t.closeConnections(b.t.peerId)
+    await waitFor('disconnect seen', () => a.rec.disconnected.includes(b.t.peerId))
+    a.t.send(b.t.peerId, ping(6))
+    await waitFor('ack 6 at a', () => a.rec.messages.some((m) => m.msg.type === 'ack' && m.msg.seq === 6))
+    expect(a.t.stats().probeChannelsOpened).toBe(2)
+    expect(a.rec.sendFailed).toEqual([])
+  })
+
   it('relays an indirect probe through a third node (ping-req → ping → ack → indirect-ack)', async () => {
     const [a, b, c] = [await fleet.node(), await fleet.node(), await fleet.node()]
     for (const n of [a, b, c]) actAsMember(n, [a, b, c])
