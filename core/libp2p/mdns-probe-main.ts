@@ -25,6 +25,10 @@ function out(event: string, data: Record<string, unknown> = {}): void {
 async function main(): Promise<void> {
   if (values.group === undefined) throw new Error('--group is required')
   const intervalMs = Number(values['interval-ms'])
+  // Discovery only reports a peer; like the protocol, this probe then contacts it (a ping), which
+  // dials the address mDNS announced. Set once the transport exists.
+  let onDiscovered = (_peer: string): void => {}
+  let seq = 0
   const transport = await createLibp2pTransport(
     {
       privateKey: await generateKeyPair('Ed25519'),
@@ -38,11 +42,15 @@ async function main(): Promise<void> {
       sendFailed: (to, msg, reason) => out('sendFailed', { to, type: msg.type, reason }),
       connected: (peer) => out('connected', { peer }),
       disconnected: (peer) => out('disconnected', { peer }),
-      discovered: (peer) => out('discovered', { peer }),
+      discovered: (peer) => {
+        out('discovered', { peer })
+        onDiscovered(peer)
+      },
       rejected: (from, protocol, reason) => out('rejected', { from, protocol, reason }),
       log: (level, msg, data) => out('log', { level, msg, data }),
     },
   )
+  onDiscovered = (peer) => transport.send(peer, { type: 'ping', seq: ++seq, digest: '' })
   await transport.start()
   // What mDNS announces, computed the same way the running discovery does (construction opens no socket).
   const view = new MdnsDiscovery({ group: values.group, peerId: transport.peerId, getAddrs: () => transport.addrs(), interface: values.interface === '' ? undefined : values.interface, onPeer: () => {} })

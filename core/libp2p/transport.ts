@@ -124,10 +124,6 @@ const MAX_PROBE_CHANNELS = 1024
 const MAX_BOOTSTRAP = 64
 /** Peers whose last-set addrs we remember (to skip redundant peer-store writes). */
 const MAX_REMEMBERED_ADDRS = LIMITS.maxMembers
-/** Pending delayed dials after discovery. */
-const MAX_PENDING_DISCOVERY_DIALS = 1024
-/** The larger peer id waits this long before dialing a discovered peer, so both sides rarely dial at once. */
-const DISCOVERY_DIAL_DELAY_MS = 1_000
 /** Longest group name: it is part of protocol ids, the topic and the mDNS service name. */
 export const MAX_GROUP_CHARS = 64
 
@@ -262,7 +258,6 @@ class Libp2pTransport implements Transport {
   private pendingSends = 0
   /** Last addrs written to the peer store per member, to skip identical rewrites on every alive record. */
   private readonly lastAddrs = new Map<string, string>()
-  private readonly discoveryDials = new Map<string, ReturnType<typeof setTimeout>>()
   /** Updates decoded by the topic validator, handed to the message listener without decoding twice. */
   private readonly validated = new WeakMap<GossipMessage, UpdateMessage>()
   private bootstrapTimer: ReturnType<typeof setInterval> | undefined
@@ -350,8 +345,6 @@ class Libp2pTransport implements Transport {
     if (this.stopped) return
     this.stopped = true
     clearInterval(this.bootstrapTimer)
-    for (const t of this.discoveryDials.values()) clearTimeout(t)
-    this.discoveryDials.clear()
     await this.mdns?.stop().catch(() => undefined)
     if (this.topologyId !== undefined) this.node.unregister(this.topologyId)
     if (this.started) await this.node.stop()
@@ -790,16 +783,10 @@ class Libp2pTransport implements Transport {
     }
     this.addPeerAddrs(peer, addrs)
     if (this.isConnected(peerId)) return
+    // No dial here: the protocol decides whom to contact (a joining node syncs with a few
+    // candidates, a joined one with at most one discovery per probe period), so a lab that starts
+    // at once does not open every connection (and run every Noise handshake) at the same moment.
     this.safe(() => this.handlers.discovered(peer))
-    // Both sides see each other at once; only the smaller id dials at once, so duplicate connections are rare.
-    if (this.peerId < peer) {
-      this.dialQuietly(peerId)
-    } else if (!this.discoveryDials.has(peer) && this.discoveryDials.size < MAX_PENDING_DISCOVERY_DIALS) {
-      this.discoveryDials.set(peer, setTimeout(() => {
-        this.discoveryDials.delete(peer)
-        if (!this.stopped && !this.isConnected(peerId)) this.dialQuietly(peerId)
-      }, DISCOVERY_DIAL_DELAY_MS))
-    }
   }
 
   private dialBootstrap(): void {

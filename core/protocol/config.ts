@@ -6,6 +6,13 @@ export interface ProtocolConfig {
   probeIntervalMs: number
   /** How long a direct probe may take before indirect probes start. Scaled by local health. */
   probeTimeoutMs: number
+  /**
+   * Extra time a direct probe gets when we hold no connection to the member: setting one up costs
+   * TCP, Noise and Yamux handshakes (a few round trips and 20–50 ms of CPU per side, seconds while a
+   * whole lab starts at once). An open connection, a refused dial and a closed connection need no
+   * allowance, so crash and freeze detection are unchanged. Not scaled by local health.
+   */
+  connectAllowanceMs: number
   /** How many helpers are asked to probe indirectly after a direct probe fails (SWIM's k). */
   indirectChecks: number
   /**
@@ -47,6 +54,7 @@ export interface ProtocolConfig {
 export const LAN_PROFILE: ProtocolConfig = Object.freeze({
   probeIntervalMs: 1000,
   probeTimeoutMs: 400,
+  connectAllowanceMs: 1000,
   indirectChecks: 3,
   suspicionMult: 4,
   suspicionMaxMult: 4,
@@ -68,6 +76,7 @@ export const LOCAL_PROFILE: ProtocolConfig = Object.freeze({
   ...LAN_PROFILE,
   probeIntervalMs: 300,
   probeTimeoutMs: 150,
+  connectAllowanceMs: 300,
   suspicionMult: 4,
   strongSuspicionMs: 400,
   syncIntervalMs: 2_000,

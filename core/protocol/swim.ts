@@ -160,6 +160,11 @@ export class SwimInstance {
   private nextSyncAtMs = Infinity
   private nextReconnectAtMs = Infinity
   private lastDigestSyncMs = -Infinity
+  /** Peers the shell reported connected and not since disconnected (probes to others get connectAllowanceMs). */
+  private readonly connectedPeers = new Set<MemberId>()
+  /** Discovery-driven syncs: how many this join attempt, and when the last one went out once joined. */
+  private joinSyncsThisAttempt = 0
+  private lastDiscoverySyncMs = -Infinity
   private joinRetryAtMs = Infinity
   private joinGiveUpAtMs = Infinity
   private leaveEndMs = Infinity
@@ -250,9 +255,12 @@ export class SwimInstance {
 
   /** When the shell must call tick() next (Infinity: only inputs can make work). */
   nextDeadlineMs(): number {
-    let t = Math.min(this.nextProbeAtMs, this.nextSyncAtMs, this.nextReconnectAtMs, this.joinRetryAtMs, this.joinGiveUpAtMs, this.leaveEndMs)
+    let t = Math.min(this.nextSyncAtMs, this.nextReconnectAtMs, this.joinRetryAtMs, this.joinGiveUpAtMs, this.leaveEndMs)
+    // The next probe starts once the current one ends (a probe that needed a connection set up runs
+    // past its period): while one runs, only its own deadlines count.
     const p = this.probe
     if (p) t = Math.min(t, p.phase === 'direct' ? p.directDeadlineMs : p.periodEndMs)
+    else t = Math.min(t, this.nextProbeAtMs)
     for (const s of this.suspicions.values()) if (s.deadlineMs < t) t = s.deadlineMs
     for (const r of this.relays.values()) if (r.deadlineMs < t) t = r.deadlineMs
     if (this.expiryHead < this.expiryQueue.length) t = Math.min(t, this.expiryQueue[this.expiryHead].atMs + this.config.tombstoneTimeoutMs)
@@ -405,8 +413,10 @@ export class SwimInstance {
 
   private sendJoinSyncs(out: Decision[]): void {
     const targets = [...this.candidates.keys()].filter((id) => id !== this.id)
+    this.joinSyncsThisAttempt = 0
     for (const id of this.sample(targets, JOIN_FANOUT)) {
       this.candidates.set(id, this.now)
+      this.joinSyncsThisAttempt++
       this.sendSync(id, true, true, out)
     }
     this.joinRetryAtMs = this.state === 'joining' ? this.now + this.config.joinRetryMs : Infinity
@@ -549,10 +559,12 @@ export class SwimInstance {
     const target = this.nextProbeTarget()
     if (target === undefined) return
     const seq = ++this.seq
+    // No connection yet: the ping first needs one set up, which is no round trip of the member's.
+    const connectMs = this.connectedPeers.has(target) ? 0 : this.config.connectAllowanceMs
     this.probe = {
       seq, target, startMs: this.now, phase: 'direct',
-      directDeadlineMs: this.now + this.scaled(this.config.probeTimeoutMs),
-      periodEndMs: this.now + period, helpers: [], nacks: new Set(), evidence: [],
+      directDeadlineMs: this.now + this.scaled(this.config.probeTimeoutMs) + connectMs,
+      periodEndMs: this.now + period + connectMs, helpers: [], nacks: new Set(), evidence: [],
     }
     this.stats.probes++
     const ping: Message = { type: 'ping', seq, digest: this.digest() }
@@ -811,11 +823,13 @@ export class SwimInstance {
 
   private onConnected(peer: MemberId, out: Decision[]): void {
     if (peer === this.id) return
+    if (this.connectedPeers.size < LIMITS.maxMembers) this.connectedPeers.add(peer)
     const s = this.table.get(peer)?.rec.status
     if (s === undefined || s === 'failed') this.onDiscovered(peer, out)
   }
 
   private onDisconnected(peer: MemberId, out: Decision[]): void {
+    this.connectedPeers.delete(peer)
     if (this.state !== 'joined' || !this.isProbeable(peer)) return
     // A closed connection is no verdict (it may be a restart or a network blip), but it is a
     // reason to probe now instead of waiting for the round-robin (fast crash detection).
@@ -835,13 +849,23 @@ export class SwimInstance {
       if (this.candidates.size >= MAX_CANDIDATES) this.candidates.delete(this.candidates.keys().next().value!)
       this.candidates.set(peer, -Infinity)
     }
-    if (this.state === 'joined' || this.state === 'joining') {
-      const last = this.candidates.get(peer)!
-      if (this.now - last >= this.config.joinRetryMs) {
-        this.candidates.set(peer, this.now)
-        this.sendSync(peer, true, true, out)
-      }
+    if (this.state !== 'joined' && this.state !== 'joining') return
+    const last = this.candidates.get(peer)!
+    if (this.now - last < this.config.joinRetryMs) return
+    // A whole lab starting at once discovers everyone at once: a sync with each would open N²
+    // connections (a Noise handshake each) while the machines are busiest, and starve the probes.
+    // Joining: at most JOIN_FANOUT syncs per attempt (retries pick again). Joined: at most one
+    // discovery sync per probe period; the newcomer's own join and announcement reach everyone
+    // else, and the reconnect loop retries the candidates left over.
+    if (this.state === 'joining') {
+      if (this.joinSyncsThisAttempt >= JOIN_FANOUT) return
+      this.joinSyncsThisAttempt++
+    } else {
+      if (this.now - this.lastDiscoverySyncMs < this.config.probeIntervalMs) return
+      this.lastDiscoverySyncMs = this.now
     }
+    this.candidates.set(peer, this.now)
+    this.sendSync(peer, true, true, out)
   }
 
   // -------------------------------------------------------------------------------------------

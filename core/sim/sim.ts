@@ -762,9 +762,8 @@ export class Simulation {
     if (sRunning) this.touch(s.recent, d.idx)
     if (fresh) return
     this.connected(d, s.idx)
-    // The dialer learns of the connection when the handshake completes. Skipped when it holds the
-    // peer up right now (the protocol ignores it then): saves an event per new connection.
-    if (sRunning && (s.stalledUntil > this.now || !this.holdsUp(s, d.idx))) this.push(this.now + this.net.delay(), CONNECTED, s.idx, d.idx, null)
+    // The dialer learns of the connection when the handshake completes.
+    if (sRunning) this.push(this.now + this.net.delay(), CONNECTED, s.idx, d.idx, null)
   }
 
   private touch(m: Map<number, number>, peer: number): void {
@@ -779,10 +778,8 @@ export class Simulation {
   }
 
   private connected(n: SimNode, peer: number): void {
-    const id = this.nodes[peer].id
-    // The protocol ignores a connection to a member it holds up: skip the call (same outcome, less work).
-    if (n.stalledUntil <= this.now && this.holdsUp(n, peer)) return
-    this.input(n, { type: 'connected', nowMs: this.now, peer: id })
+    // Always reported: the protocol tracks open connections (a probe without one gets connectAllowanceMs).
+    this.input(n, { type: 'connected', nowMs: this.now, peer: this.nodes[peer].id })
   }
 
   // -------------------------------------------------------------------------------------------

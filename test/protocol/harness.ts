@@ -39,11 +39,15 @@ export function makeNode(id = 'me', over: Partial<ProtocolConfig> = {}, incarnat
   return node
 }
 
-/** Join `node` and feed it a sync carrying the given members, so it starts joined with a full view. */
-export function joinWith(node: SwimInstance, peers: string[], nowMs = 0): Decision[] {
+/**
+ * Join `node` and feed it a sync carrying the given members, so it starts joined with a full view
+ * and (unless `connected` is false) an open connection to each, as a node that has run a while has.
+ */
+export function joinWith(node: SwimInstance, peers: string[], nowMs = 0, connected = true): Decision[] {
   const out = node.handle({ type: 'join', nowMs })
   const records = peers.map((p) => aliveRecord(p))
   out.push(...node.handle({ type: 'receive', nowMs, from: peers[0], msg: { type: 'sync', digest: 'x', records, reply: false } }))
+  if (connected) for (const p of peers) out.push(...node.handle({ type: 'connected', nowMs, peer: p }))
   return out
 }
 

@@ -103,6 +103,24 @@ describe('probing', () => {
     expect(n.localHealth).toBeGreaterThan(0) // helpers that did not nack hint at our own slowness
   })
 
+  it('gives a probe to a member without an open connection connectAllowanceMs more before indirect probes', () => {
+    for (const how of ['never connected', 'disconnected'] as const) {
+      const n = makeNode('me', { indirectChecks: 2 })
+      joinWith(n, PEERS, 0, how === 'disconnected')
+      const urgent: Decision[] = []
+      // A closed connection makes the node probe that member at once (the first one here).
+      if (how === 'disconnected') for (const peer of PEERS) urgent.push(...n.handle({ type: 'disconnected', nowMs: 1, peer }))
+      const first = sends(urgent, 'ping')[0]
+      const p = first ? { to: first.to, atMs: 1 } : nextPing(n, 1)
+      // The usual timeout passes without indirect probes: the dial may still be under way.
+      expect(sends(runUntil(n, p.atMs + n.config.probeTimeoutMs + 1), 'ping-req'), how).toHaveLength(0)
+      expect(sends(runUntil(n, p.atMs + n.config.probeTimeoutMs + n.config.connectAllowanceMs), 'ping-req'), how).toHaveLength(2)
+      // ...and the indirect round keeps its full length before the suspicion.
+      expect(events(runUntil(n, p.atMs + n.config.probeIntervalMs + n.config.connectAllowanceMs - 1), 'member:suspected'), how).toHaveLength(0)
+      expect(events(runUntil(n, p.atMs + n.config.probeIntervalMs + n.config.connectAllowanceMs), 'member:suspected').map((e) => e.id), how).toEqual([p.to])
+    }
+  })
+
   it('does not suspect when a helper relays an ack', () => {
     const n = makeNode('me', { indirectChecks: 2 })
     joinWith(n, PEERS)
