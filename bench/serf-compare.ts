@@ -196,8 +196,11 @@ async function runLab(mode: Mode, n: number, system: System, rep: number): Promi
     const pick = (k: number) => lab.node(1 + ((rep * 4 + k) % (n - 1)))
 
     if (want('idle')) {
-      // A quiet group: CPU and RSS from /proc, bytes from nftables counters on each eth0.
-      await sleep(3000)
+      // A quiet, settled group: CPU and RSS from /proc, bytes from nftables counters on each eth0.
+      // Rollcall opens most connections lazily, as its probes first reach each member (about N
+      // probe periods after forming), so wait that long: idle means the steady state. Same wait
+      // for both systems.
+      await sleep(Math.max(3000, n * 1000))
       const s0 = lab.nodes.map((x) => lab.procStats(x))
       const tr0 = mode === 'ns' ? await Promise.all(lab.nodes.map((x) => lab.traffic(x))) : undefined
       const t0 = Date.now()

@@ -72,3 +72,23 @@ export function coalescing<C>(factory: (components: C) => Libp2pTransportModule)
     return t
   }
 }
+
+/** YamuxStream's StreamState.Established in @chainsafe/libp2p-yamux 8 (dist/src/stream.js). */
+const YAMUX_ESTABLISHED = 3
+
+/**
+ * On a long-lived stream, send Yamux window updates the way Go's yamux does: only once half the
+ * receive window is used. @chainsafe/libp2p-yamux sends one after every data frame it reads, so
+ * every ack on a probe channel cost the prober an extra 30-byte frame and TCP segment. Frames that
+ * carry flags (the SYN's ACK) still go out at once. Anything that is not such a stream: left alone.
+ */
+export function lazyWindowUpdates(stream: unknown): boolean {
+  const s = stream as { state?: unknown; recvWindow?: unknown; recvWindowCapacity?: unknown; sendWindowUpdate?: unknown }
+  if (typeof s?.sendWindowUpdate !== 'function' || typeof s.recvWindow !== 'number' || typeof s.recvWindowCapacity !== 'number' || typeof s.state !== 'number') return false
+  const original = (s.sendWindowUpdate as () => void).bind(s)
+  s.sendWindowUpdate = () => {
+    if (s.state === YAMUX_ESTABLISHED && (s.recvWindowCapacity as number) > (s.recvWindow as number) / 2) return
+    original()
+  }
+  return true
+}

@@ -24,7 +24,7 @@ import { decodeMessage, encodeMessage, maxBytesFor, MAX_MESSAGE_BYTES, MAX_PROBE
 import { LIMITS } from '../protocol/config.js'
 import type { Message, UpdateMessage } from '../protocol/types.js'
 import { MdnsDiscovery, resolveInterface } from './mdns.js'
-import { coalescing } from './coalesce.js'
+import { coalescing, lazyWindowUpdates } from './coalesce.js'
 
 export type SendFailure = 'refused' | 'unreachable' | 'timeout'
 
@@ -491,6 +491,7 @@ class Libp2pTransport implements Transport {
     const opening = this.node.dialProtocol(peerId, this.protocols.probe, { signal }).then((stream) => {
       if (this.channels.get(to)?.opening === opening) this.channels.set(to, { stream })
       this.counters.probeChannelsOpened++
+      lazyWindowUpdates(stream)
       stream.maxReadBufferLength = MAX_PROBE_MESSAGE_BYTES + 16
       void this.readChannel(to, stream)
       return stream
@@ -556,6 +557,7 @@ class Libp2pTransport implements Transport {
       return
     }
     this.inboundStreams.set(from, open)
+    lazyWindowUpdates(stream)
     stream.maxReadBufferLength = MAX_PROBE_MESSAGE_BYTES + 16
     let timer: ReturnType<typeof setTimeout> | undefined
     const idleAfter = (ms: number, first: boolean) => {

@@ -147,4 +147,26 @@ describe.skipIf(why !== undefined)(`fault lab: ${N} rollcall agents in network n
     expect(wrong, diag()).toEqual([])
     await lab.waitFormed(60_000)
   }, 90_000)
+
+  step('link down, then up: failed at the others while the cable is out, alive everywhere again once it is back', async () => {
+    const victim = lab.node(2)
+    await lab.linkDown(victim)
+    await lab.waitUntil(`${victim.name} failed at the others`, () => lab.allSee(victim, ['failed']), 45_000).catch((e) => {
+      throw new Error(`${(e as Error).message}${diag()}`)
+    })
+    await lab.linkUp(victim)
+    await lab.waitUntil(`${victim.name} alive everywhere again`, () => lab.allSee(victim, ['alive']) && lab.formed(), 60_000).catch((e) => {
+      throw new Error(`${(e as Error).message}${diag(victim)}`)
+    })
+  }, 120_000)
+
+  step('a flapping link (6 × 1 s down, 1 s up) ends with every agent alive and every view the same', async () => {
+    const victim = lab.node(3)
+    await lab.flap(victim, 6, 1_000, 1_000)
+    await lab.waitUntil('all views alive after the flapping', () => lab.formed(), 60_000).catch((e) => {
+      throw new Error(`${(e as Error).message}${diag(victim)}`)
+    })
+    const views = await Promise.all(lab.nodes.map(async (n) => (await lab.members(n)).map((m) => `${m.name}:${m.status}`).sort().join(' ')))
+    expect(new Set(views).size, views.join('\n')).toBe(1)
+  }, 120_000)
 })

@@ -1,6 +1,6 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
-import { coalesceWrites } from '../../core/libp2p/coalesce.js'
+import { coalesceWrites, lazyWindowUpdates } from '../../core/libp2p/coalesce.js'
 
 function fakeConn() {
   const log: string[] = []
@@ -38,5 +38,47 @@ describe('coalesceWrites', () => {
     const odd = { sendData: () => ({ sentBytes: 0, canSendMore: true }) }
     expect(coalesceWrites(odd)).toBe(false)
     expect(coalesceWrites(undefined)).toBe(false)
+  })
+})
+
+describe('lazyWindowUpdates', () => {
+  function fakeStream(state: number) {
+    const sent: number[] = []
+    const s = {
+      state,
+      recvWindow: 1000,
+      recvWindowCapacity: 1000,
+      sendWindowUpdate() {
+        sent.push(this.recvWindow - this.recvWindowCapacity)
+        this.recvWindowCapacity = this.recvWindow
+      },
+      read(n: number) {
+        this.recvWindowCapacity -= n
+        this.sendWindowUpdate()
+      },
+    }
+    return { s, sent }
+  }
+
+  it('sends a window update only once half the receive window is used, as Go yamux does', () => {
+    const { s, sent } = fakeStream(3)
+    expect(lazyWindowUpdates(s)).toBe(true)
+    for (let i = 0; i < 4; i++) s.read(100) // 400 of 1000 used: more than half left
+    expect(sent).toEqual([])
+    s.read(100)
+    expect(sent).toEqual([500])
+    expect(s.recvWindowCapacity).toBe(1000)
+  })
+
+  it('still answers at once while the stream is being set up (the update carries the ACK flag)', () => {
+    const { s, sent } = fakeStream(2) // SYNReceived
+    lazyWindowUpdates(s)
+    s.read(10)
+    expect(sent).toEqual([10])
+  })
+
+  it('leaves other objects alone', () => {
+    expect(lazyWindowUpdates({})).toBe(false)
+    expect(lazyWindowUpdates(null)).toBe(false)
   })
 })
