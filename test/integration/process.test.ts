@@ -3,6 +3,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { controlRequest } from '../../core/node/control.js'
 import { spawnAgent, tmpRoot, waitFor, type AgentProcess } from './cluster.js'
 
 const root = tmpRoot()
@@ -36,6 +37,12 @@ describe('agent processes', () => {
     const all = await group(path.join(root, 'kill'), 4)
     const victim = all[3]
     const id = (await victim.members()).find((m) => m.isSelf)!.id
+    // `rollcall status` reports what the agent process itself costs.
+    const status = (await controlRequest(victim.dataDir, 'status', undefined, { timeoutMs: 3000 })) as { process: Record<string, number> }
+    expect(status.process.rssMiB).toBeGreaterThan(10)
+    expect(status.process.heapUsedMiB).toBeGreaterThan(1)
+    expect(status.process.heapUsedMiB).toBeLessThanOrEqual(status.process.rssMiB)
+    expect(status.process.cpuSec).toBeGreaterThan(0)
     victim.child.kill('SIGKILL')
     await waitFor('failed at all survivors', async () => (await Promise.all(all.slice(0, 3).map((a) => statusIn(a, id)))).every((s) => s === 'failed'), 30_000, 100)
     for (const a of all.slice(0, 3)) a.child.kill('SIGTERM')
