@@ -550,13 +550,7 @@ class Libp2pTransport implements Transport {
   private async onProbeChannel(stream: Stream, conn: Connection): Promise<void> {
     const protocol = this.protocols.probe
     const from = conn.remotePeer.toString()
-    const open = (this.inboundStreams.get(from) ?? 0) + 1
-    if (open > MAX_INBOUND_STREAMS_PER_PEER) {
-      stream.abort(new Error('too many concurrent inbound streams'))
-      this.reject(from, protocol, `more than ${MAX_INBOUND_STREAMS_PER_PEER} concurrent inbound streams`)
-      return
-    }
-    this.inboundStreams.set(from, open)
+    if (!this.admitInbound(from, protocol, stream)) return
     lazyWindowUpdates(stream)
     stream.maxReadBufferLength = MAX_PROBE_MESSAGE_BYTES + 16
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -601,33 +595,17 @@ class Libp2pTransport implements Transport {
       }
       if (stream.status === 'open') await stream.close().catch((err: Error) => stream.abort(err))
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-      if (this.stopped) return
-      // Bad bytes are rejected input; a reset or a stream that timed out is the network or a
-      // busy peer (common while many nodes start on a loaded machine), not hostility.
-      if (isBadInput(err)) this.reject(from, protocol, rejectionReason(err))
-      else {
-        this.counters.streamErrors++
-        this.log('info', 'inbound stream failed', { from, protocol, error: rejectionReason(err) })
-      }
+      this.inboundFailed(from, protocol, stream, err)
     } finally {
       clearTimeout(timer)
-      const left = (this.inboundStreams.get(from) ?? 1) - 1
-      if (left <= 0) this.inboundStreams.delete(from)
-      else this.inboundStreams.set(from, left)
+      this.releaseInbound(from)
     }
   }
 
   /** A sync stream: one message, then closed. */
   private async onInbound(protocol: string, allowed: ReadonlySet<Message['type']>, maxBytes: number, timeoutMs: number, stream: Stream, conn: Connection): Promise<void> {
     const from = conn.remotePeer.toString()
-    const open = (this.inboundStreams.get(from) ?? 0) + 1
-    if (open > MAX_INBOUND_STREAMS_PER_PEER) {
-      stream.abort(new Error('too many concurrent inbound streams'))
-      this.reject(from, protocol, `more than ${MAX_INBOUND_STREAMS_PER_PEER} concurrent inbound streams`)
-      return
-    }
-    this.inboundStreams.set(from, open)
+    if (!this.admitInbound(from, protocol, stream)) return
     // Bytes beyond one framed message are never needed; libp2p resets the stream past this.
     stream.maxReadBufferLength = maxBytes + 16
     const timer = setTimeout(() => stream.abort(new Error(`inbound stream not finished within ${timeoutMs} ms`)), timeoutMs)
@@ -640,15 +618,7 @@ class Libp2pTransport implements Transport {
         msg = decodeMessage(bytes, maxBytes)
         if (!allowed.has(msg.type)) throw new WireError(`${msg.type} message is not allowed on ${protocol}`)
       } catch (err) {
-        stream.abort(err instanceof Error ? err : new Error(String(err)))
-        if (this.stopped) return
-        // Bad bytes are rejected input; a reset or a stream that timed out is the network or a
-        // busy peer (common while many nodes start on a loaded machine), not hostility.
-        if (isBadInput(err)) this.reject(from, protocol, rejectionReason(err))
-        else {
-          this.counters.streamErrors++
-          this.log('info', 'inbound stream failed', { from, protocol, error: rejectionReason(err) })
-        }
+        this.inboundFailed(from, protocol, stream, err)
         return
       }
       this.counters.received++
@@ -658,9 +628,37 @@ class Libp2pTransport implements Transport {
       await stream.close().catch((err: Error) => stream.abort(err))
     } finally {
       clearTimeout(timer)
-      const left = (this.inboundStreams.get(from) ?? 1) - 1
-      if (left <= 0) this.inboundStreams.delete(from)
-      else this.inboundStreams.set(from, left)
+      this.releaseInbound(from)
+    }
+  }
+
+  /** Counts an inbound stream against the per-peer cap; a stream over the cap is reset and counted. */
+  private admitInbound(from: string, protocol: string, stream: Stream): boolean {
+    const open = (this.inboundStreams.get(from) ?? 0) + 1
+    if (open > MAX_INBOUND_STREAMS_PER_PEER) {
+      stream.abort(new Error('too many concurrent inbound streams'))
+      this.reject(from, protocol, `more than ${MAX_INBOUND_STREAMS_PER_PEER} concurrent inbound streams`)
+      return false
+    }
+    this.inboundStreams.set(from, open)
+    return true
+  }
+
+  private releaseInbound(from: string): void {
+    const left = (this.inboundStreams.get(from) ?? 1) - 1
+    if (left <= 0) this.inboundStreams.delete(from)
+    else this.inboundStreams.set(from, left)
+  }
+
+  private inboundFailed(from: string, protocol: string, stream: Stream, err: unknown): void {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    if (this.stopped) return
+    // Bad bytes are rejected input; a reset or a stream that timed out is the network or a
+    // busy peer (common while many nodes start on a loaded machine), not hostility.
+    if (isBadInput(err)) this.reject(from, protocol, rejectionReason(err))
+    else {
+      this.counters.streamErrors++
+      this.log('info', 'inbound stream failed', { from, protocol, error: rejectionReason(err) })
     }
   }
 
