@@ -421,10 +421,7 @@ class Libp2pTransport implements Transport {
     try {
       stream = await this.node.dialProtocol(peerId, protocol, { signal })
     } catch (err) {
-      const reason = classifyDialError(err, signal.aborted)
-      this.log('info', 'dial failed', { to, type: msg.type, reason, error: describeError(err) })
-      this.reportSendFailed(to, msg, reason)
-      return
+      return this.dialFailed(to, msg, err, signal)
     }
     try {
       if (!stream.send(frame)) await stream.onDrain({ signal })
@@ -454,10 +451,7 @@ class Libp2pTransport implements Transport {
       try {
         stream = await this.channelTo(to, peerId, signal)
       } catch (err) {
-        const reason = classifyDialError(err, signal.aborted)
-        this.log('info', 'dial failed', { to, type: msg.type, reason, error: describeError(err) })
-        this.reportSendFailed(to, msg, reason)
-        return
+        return this.dialFailed(to, msg, err, signal)
       }
       try {
         if (!stream.send(frame)) await stream.onDrain({ signal })
@@ -531,6 +525,12 @@ class Libp2pTransport implements Transport {
       // The peer ended its side (idle, or shutting down): end ours.
       if (stream.status === 'open') await stream.close().catch((e: Error) => stream.abort(e))
     }
+  }
+
+  private dialFailed(to: string, msg: Message, err: unknown, signal: AbortSignal): void {
+    const reason = classifyDialError(err, signal.aborted)
+    this.log('info', 'dial failed', { to, type: msg.type, reason, error: describeError(err) })
+    this.reportSendFailed(to, msg, reason)
   }
 
   private reportSendFailed(to: string, msg: Message, reason: SendFailure): void {
