@@ -772,11 +772,6 @@ export class Simulation {
     m.set(peer, this.now)
   }
 
-  private holdsUp(n: SimNode, peer: number): boolean {
-    const s = n.swim!.status(this.nodes[peer].id)
-    return s === 'alive' || s === 'suspect'
-  }
-
   private connected(n: SimNode, peer: number): void {
     // Always reported: the protocol tracks open connections (a probe without one gets connectAllowanceMs).
     this.input(n, { type: 'connected', nowMs: this.now, peer: this.nodes[peer].id })

@@ -810,6 +810,13 @@ export class Lab {
   async close(failed = false): Promise<void> {
     if (this.closed) return
     if (this.pollTimer) clearInterval(this.pollTimer)
+    this.killAgents()
+    const start = Date.now()
+    while (this.nodes.some((n) => n.running) && Date.now() - start < 5000) await sleep(20)
+    this.closeSync(failed)
+  }
+
+  private killAgents(): void {
     for (const node of this.nodes) {
       if (node.running && node.pid) {
         try {
@@ -817,9 +824,6 @@ export class Lab {
         } catch {}
       }
     }
-    const start = Date.now()
-    while (this.nodes.some((n) => n.running) && Date.now() - start < 5000) await sleep(20)
-    this.closeSync(failed)
   }
 
   /** Synchronous teardown for exit and signal handlers. Safe to repeat. */
@@ -827,13 +831,7 @@ export class Lab {
     if (this.closed) return
     this.closed = true
     if (this.pollTimer) clearInterval(this.pollTimer)
-    for (const node of this.nodes) {
-      if (node.running && node.pid) {
-        try {
-          process.kill(node.pid, 'SIGKILL')
-        } catch {}
-      }
-    }
+    this.killAgents()
     for (const ns of [...this.namespaces].reverse()) {
       killNamespaceProcesses(ns)
       try {
