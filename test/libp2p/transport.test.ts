@@ -10,7 +10,7 @@ import { generateKey } from '@libp2p/pnet'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
 import type { Stream } from '@libp2p/interface'
-import { classifyDialError, createLibp2pTransport, groupProtocols, TransportConfigError, MAX_INBOUND_STREAMS_PER_PEER } from '../../core/libp2p/transport.js'
+import { classifyDialError, createLibp2pTransport, untilAborted, groupProtocols, TransportConfigError, MAX_INBOUND_STREAMS_PER_PEER } from '../../core/libp2p/transport.js'
 import { MdnsInterfaceError } from '../../core/libp2p/mdns.js'
 import { encodeMessage, MAX_PROBE_MESSAGE_BYTES } from '../../core/protocol/wire.js'
 import type { MemberRecord, Message } from '../../core/protocol/types.js'
@@ -165,6 +165,28 @@ describe('send', () => {
     a.t.send(ghost, ping(1))
     await waitFor('send failure', () => a.rec.sendFailed.length > 0)
     expect(a.rec.sendFailed[0]).toMatchObject({ to: ghost, reason: 'timeout' })
+  })
+
+  it('finishes a connection whose send ran out of time, so the next send finds it made', async () => {
+    // A 1 ms budget ends before any TCP + Noise + Yamux setup can; the dial has its own budget.
+    const a = await fleet.node({ probeTimeoutMs: 1 })
+    const b = await fleet.node()
+    const bId = b.t.peerId
+    introduce(a, b)
+    a.t.send(bId, ping(1))
+    await waitFor('send failure', () => a.rec.sendFailed.length > 0)
+    expect(a.rec.sendFailed[0]).toMatchObject({ to: bId, reason: 'timeout' })
+    await waitFor('connection made after the send gave up', () => a.rec.connected.includes(bId))
+  })
+
+  it('untilAborted settles with the promise, or with the signal when that comes first', async () => {
+    await expect(untilAborted(Promise.resolve(7), new AbortController().signal)).resolves.toBe(7)
+    await expect(untilAborted(Promise.reject(new Error('refused')), new AbortController().signal)).rejects.toThrow('refused')
+    const slow = new Promise<number>((r) => setTimeout(() => r(1), 200))
+    await expect(untilAborted(slow, AbortSignal.timeout(5))).rejects.toMatchObject({ name: 'TimeoutError' })
+    const c = new AbortController()
+    c.abort(new Error('gone'))
+    await expect(untilAborted(slow, c.signal)).rejects.toThrow('gone')
   })
 
   it("reports 'unreachable' for a peer with no known address, and ignores invalid addrs", async () => {
