@@ -9,6 +9,7 @@
 //
 // Flags: --n 10,20,40  --mode loopback,ns  --reps 3  --scenarios form,idle,crash,rejoin,freeze,
 // leave,stall,soak  --systems rollcall,serf  --soak-s 60  --idle-s 30  --stall-s 5
+// --settle-s N (wait before the idle window; default N seconds, one probe round at full speed)
 // --rollcall-config '{"suspicionMult":3}' (an experiment: protocol overrides via test/lab/agent-main.ts)
 // --out bench/results
 import { execFileSync } from 'node:child_process'
@@ -26,7 +27,7 @@ type Scenario = (typeof ALL_SCENARIOS)[number]
 function parseFlags(argv: string[]) {
   const f = {
     n: [10, 20, 40], modes: ['loopback', 'ns'] as Mode[], reps: 3, scenarios: [...ALL_SCENARIOS] as Scenario[], systems: ['rollcall', 'serf'] as System[],
-    soakS: 60, idleS: 30, stallS: 5, out: path.resolve(import.meta.dirname, 'results'), rollcallConfig: undefined as Record<string, number> | undefined, keep: false,
+    soakS: 60, idleS: 30, stallS: 5, settleS: undefined as number | undefined, out: path.resolve(import.meta.dirname, 'results'), rollcallConfig: undefined as Record<string, number> | undefined, keep: false,
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -45,6 +46,7 @@ function parseFlags(argv: string[]) {
       case '--soak-s': f.soakS = Number(v()); break
       case '--idle-s': f.idleS = Number(v()); break
       case '--stall-s': f.stallS = Number(v()); break
+      case '--settle-s': f.settleS = Number(v()); break
       case '--out': f.out = path.resolve(v()); break
       case '--rollcall-config': f.rollcallConfig = JSON.parse(v()); break
       case '--keep': f.keep = true; break
@@ -57,6 +59,7 @@ function parseFlags(argv: string[]) {
   if (f.systems.some((s) => s !== 'rollcall' && s !== 'serf')) usage('--systems: rollcall, serf')
   if (f.scenarios.some((s) => !ALL_SCENARIOS.includes(s))) usage(`--scenarios: ${ALL_SCENARIOS.join(',')}`)
   if (!(f.reps >= 1 && f.reps <= 20)) usage('--reps: 1..20')
+  if (f.settleS !== undefined && !(f.settleS >= 0 && f.settleS <= 600)) usage('--settle-s: 0..600')
   if (!(f.soakS >= 5 && f.soakS <= 3600) || !(f.idleS >= 5 && f.idleS <= 600) || !(f.stallS >= 1 && f.stallS <= 60)) usage('--soak-s 5..3600, --idle-s 5..600, --stall-s 1..60')
   return f
 }
@@ -199,8 +202,8 @@ async function runLab(mode: Mode, n: number, system: System, rep: number): Promi
       // A quiet, settled group: CPU and RSS from /proc, bytes from nftables counters on each eth0.
       // Rollcall opens most connections lazily, as its probes first reach each member (about N
       // probe periods after forming), so wait that long: idle means the steady state. Same wait
-      // for both systems.
-      await sleep(Math.max(3000, n * 1000))
+      // for both systems. --settle-s sets another wait, e.g. to see the fully settled state.
+      await sleep(flags.settleS !== undefined ? flags.settleS * 1000 : Math.max(3000, n * 1000))
       const s0 = lab.nodes.map((x) => lab.procStats(x))
       const tr0 = mode === 'ns' ? await Promise.all(lab.nodes.map((x) => lab.traffic(x))) : undefined
       const t0 = Date.now()
@@ -405,7 +408,7 @@ async function main(): Promise<void> {
   }
   const info = machine()
   progress(`machine: ${info.cpus} cores, ${info.memGiB} GiB, Node ${info.node}, ${info.os}, serf ${info.serf}; rollcall ${info.rollcallCommit}${info.coreModified ? ' + uncommitted core changes' : ''}`)
-  progress(`plan: N=${flags.n.join(',')} modes=${modes.join(',')} reps=${flags.reps} systems=${flags.systems.join(',')} scenarios=${flags.scenarios.join(',')} soak=${flags.soakS}s idle=${flags.idleS}s`)
+  progress(`plan: N=${flags.n.join(',')} modes=${modes.join(',')} reps=${flags.reps} systems=${flags.systems.join(',')} scenarios=${flags.scenarios.join(',')} soak=${flags.soakS}s idle=${flags.idleS}s settle=${flags.settleS ?? 'N'}s`)
   for (const mode of modes) {
     for (const n of flags.n) {
       for (let rep = 0; rep < flags.reps; rep++) {
