@@ -117,6 +117,8 @@ export interface SwimStats {
 
 const MAX_CANDIDATES = 1024
 const MAX_URGENT = 64
+/** Checks of second-hand strong evidence in flight at once (one per suspected member; a burst of crashes). */
+const MAX_CHECKS = 16
 /** Join syncs to candidates per attempt: enough to get through one dead address. */
 const JOIN_FANOUT = 3
 
@@ -155,6 +157,8 @@ export class SwimInstance {
   private readonly lastUrgentMs = new Map<MemberId, number>()
   private readonly lastToldMs = new Map<MemberId, number>()
   private readonly relays = new Map<number, Relay>()
+  /** Our own checks of strong evidence heard second-hand: ping seq → target (bounded by MAX_CHECKS). */
+  private readonly checks = new Map<number, { target: MemberId; deadlineMs: number }>()
   private seq = 0
 
   private nextSyncAtMs = Infinity
@@ -456,6 +460,7 @@ export class SwimInstance {
   private finishLeave(out: Decision[]): void {
     this.leaveEndMs = Infinity
     this.relays.clear()
+    this.checks.clear()
     this.urgent.length = 0
     this.setState('left', out)
   }
@@ -512,6 +517,7 @@ export class SwimInstance {
       if (now >= this.nextReconnectAtMs) this.reconnect(out)
     }
     for (const [id, s] of this.suspicions) if (now >= s.deadlineMs) this.suspicionExpired(id, s, out)
+    for (const [seq, c] of this.checks) if (now >= c.deadlineMs) this.checks.delete(seq)
     for (const [seq, r] of this.relays) {
       if (now >= r.deadlineMs) {
         this.relays.delete(seq)
@@ -692,6 +698,9 @@ export class SwimInstance {
       const had = existing.confirmers.includes(this.id)
       this.addConfirmation(existing, this.id, strong)
       existing.independent = true
+      // Our own strong evidence (a refusal): the first-hand strong window applies, even when the
+      // confirmer list is already full (so addConfirmation changed nothing).
+      if (strong) existing.deadlineMs = Math.min(existing.deadlineMs, this.suspicionDeadline(existing))
       // Broadcast our confirmation only while it still shortens others' timers (bounded traffic).
       if (!had && existing.confirmers.length <= existing.expected + 1) {
         out.push({ type: 'broadcast', msg: { type: 'update', records: [{ ...e.rec, evidence }] } })
@@ -776,8 +785,13 @@ export class SwimInstance {
     if (this.table.has(from)) this.reportedDigests.set(from, msg.digest)
     if (msg.self && msg.self.id === from) this.applyRecord(msg.self, from, 'gossip', out)
     const p = this.probe
+    const check = this.checks.get(msg.seq)
     if (p && p.seq === msg.seq && p.target === from) {
       this.probeSucceeded(p, true, out)
+    } else if (check && check.target === from) {
+      this.checks.delete(msg.seq)
+      this.markDirect(from, 'ack')
+      this.tellIfSuspected(from, out)
     } else {
       const r = this.relays.get(msg.seq)
       if (r && r.target === from) {
@@ -814,6 +828,13 @@ export class SwimInstance {
       }
       return
     }
+    const check = this.checks.get(msg.seq)
+    if (check && check.target === to) {
+      this.checks.delete(msg.seq)
+      this.markDirect(to, reason)
+      if (reason === 'refused') this.suspectFromProbe(to, true, [{ by: this.id, outcome: 'refused', atMs: this.now }], out)
+      return
+    }
     const r = this.relays.get(msg.seq)
     if (r && r.target === to) {
       this.relays.delete(msg.seq)
@@ -833,6 +854,26 @@ export class SwimInstance {
     if (this.state !== 'joined' || !this.isProbeable(peer)) return
     // A closed connection is no verdict (it may be a restart or a network blip), but it is a
     // reason to probe now instead of waiting for the round-robin (fast crash detection).
+    this.probeSoon(peer, out)
+  }
+
+  /**
+   * Strong evidence heard second-hand (a refused connection): check it ourselves at once, beside the
+   * probe schedule (which may be busy or slowed by local health). A crashed process refuses us too,
+   * which makes our verdict first-hand (the shorter window) instead of waiting out the second-hand
+   * one; a live member answers, and the ping tells it it is suspected so it can refute.
+   */
+  private checkClaim(id: MemberId, incarnation: number, out: Decision[]): void {
+    if (this.state !== 'joined' || !this.isProbeable(id) || this.checks.size >= MAX_CHECKS) return
+    for (const c of this.checks.values()) if (c.target === id) return
+    const seq = ++this.seq
+    const connectMs = this.connectedPeers.has(id) ? 0 : this.config.connectAllowanceMs
+    this.checks.set(seq, { target: id, deadlineMs: this.now + this.scaled(this.config.probeTimeoutMs) + connectMs })
+    out.push({ type: 'send', to: id, msg: { type: 'ping', seq, digest: this.digest(), suspect: incarnation } })
+  }
+
+  /** Probe `peer` next, and now if no probe is in flight; at most once per probe period per peer. */
+  private probeSoon(peer: MemberId, out: Decision[]): void {
     const last = this.lastUrgentMs.get(peer) ?? -Infinity
     if (this.now - last < this.config.probeIntervalMs) return
     if (this.lastUrgentMs.size >= MAX_CANDIDATES) this.lastUrgentMs.clear()
@@ -1052,8 +1093,10 @@ export class SwimInstance {
       case 'suspect': {
         type = 'member:suspected'
         const originator = rec.evidence?.observer ?? from
-        this.suspicions.set(rec.id, this.newSuspicion(rec.id, rec.incarnation, rec.evidence?.strength === 'strong', originator, false, relayed))
+        const strong = rec.evidence?.strength === 'strong'
+        this.suspicions.set(rec.id, this.newSuspicion(rec.id, rec.incarnation, strong, originator, false, relayed))
         if (!old) this.insertProbeTarget(rec.id)
+        else if (strong) this.checkClaim(rec.id, rec.incarnation, out)
         break
       }
       case 'failed':

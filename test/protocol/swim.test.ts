@@ -158,6 +158,72 @@ describe('probing', () => {
     const ds = n.handle({ type: 'disconnected', nowMs: first.atMs + 2, peer: other })
     expect(sends(ds, 'ping').map((s) => s.to)).toEqual([other])
   })
+
+  it('checks strong evidence heard second-hand itself, and a refusal makes its verdict first-hand', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const first = nextPing(n, 0)
+    n.handle({ type: 'receive', nowMs: first.atMs + 1, from: first.to, msg: { type: 'ack', seq: first.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+    const victim = PEERS.find((x) => x !== first.to)!
+    const accuser = PEERS.find((x) => x !== first.to && x !== victim)!
+    const t0 = first.atMs + 2
+    const rec = { ...aliveRecord(victim), status: 'suspect' as const, evidence: { rule: 'connection-refused' as const, observer: accuser, atMs: 0, strength: 'strong' as const } }
+    const ds = n.handle({ type: 'receive', nowMs: t0, from: accuser, msg: { type: 'update', records: [rec] } })
+    const [check] = sends(ds, 'ping')
+    expect(check?.to).toBe(victim)
+    n.handle({ type: 'send-failed', nowMs: t0 + 1, to: victim, msg: check.msg, reason: 'refused' })
+    let failedAt = -1
+    runUntil(n, t0 + 10_000, (d, t) => {
+      if (failedAt < 0 && events(d, 'member:failed').some((e) => e.id === victim)) failedAt = t
+    })
+    // Our own refusal: the first-hand strong window from when we heard it, not the second-hand one.
+    expect(failedAt).toBeGreaterThan(t0)
+    expect(failedAt).toBeLessThanOrEqual(t0 + n.config.strongSuspicionMs + 1)
+  })
+
+  it('takes the first-hand window on its own refusal even when the confirmer list is full', () => {
+    const peers = Array.from({ length: 12 }, (_, i) => `p${i}`)
+    const n = makeNode()
+    joinWith(n, peers)
+    const first = nextPing(n, 0)
+    n.handle({ type: 'receive', nowMs: first.atMs + 1, from: first.to, msg: { type: 'ack', seq: first.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+    const victim = peers.find((x) => x !== first.to)!
+    const accusers = peers.filter((x) => x !== victim).slice(0, 10)
+    const t0 = first.atMs + 2
+    let check: Decision | undefined
+    for (const a of accusers) {
+      const rec = { ...aliveRecord(victim), status: 'suspect' as const, evidence: { rule: 'connection-refused' as const, observer: a, atMs: 0, strength: 'strong' as const } }
+      check ??= sends(n.handle({ type: 'receive', nowMs: t0, from: a, msg: { type: 'update', records: [rec] } }), 'ping').find((d) => d.to === victim)
+    }
+    expect(check).toBeDefined()
+    n.handle({ type: 'send-failed', nowMs: t0 + 1, to: victim, msg: (check as Extract<Decision, { type: 'send' }>).msg, reason: 'refused' })
+    let failedAt = -1
+    runUntil(n, t0 + 10_000, (d, t) => {
+      if (failedAt < 0 && events(d, 'member:failed').some((e) => e.id === victim)) failedAt = t
+    })
+    expect(failedAt).toBeLessThanOrEqual(t0 + n.config.strongSuspicionMs + 1)
+  })
+
+  it('waits out the second-hand window for strong evidence it cannot check itself', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const first = nextPing(n, 0)
+    n.handle({ type: 'receive', nowMs: first.atMs + 1, from: first.to, msg: { type: 'ack', seq: first.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+    const victim = PEERS.find((x) => x !== first.to)!
+    const accuser = PEERS.find((x) => x !== first.to && x !== victim)!
+    const t0 = first.atMs + 2
+    const rec = { ...aliveRecord(victim), status: 'suspect' as const, evidence: { rule: 'connection-refused' as const, observer: accuser, atMs: 0, strength: 'strong' as const } }
+    n.handle({ type: 'receive', nowMs: t0, from: accuser, msg: { type: 'update', records: [rec] } })
+    let failedAt = -1
+    // Our check times out (no answer, no refusal); everyone else answers.
+    runUntil(n, t0 + 10_000, (d, t) => {
+      for (const s of sends(d, 'ping')) {
+        if (s.to !== victim) n.handle({ type: 'receive', nowMs: t, from: s.to, msg: { type: 'ack', seq: (s.msg as { seq: number }).seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+      }
+      if (failedAt < 0 && events(d, 'member:failed').some((e) => e.id === victim)) failedAt = t
+    })
+    expect(failedAt).toBeGreaterThan(t0 + n.config.strongSuspicionMs + 1)
+  })
 })
 
 describe('suspicion (Lifeguard)', () => {
