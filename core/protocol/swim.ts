@@ -81,6 +81,12 @@ interface Suspicion {
   confirmers: MemberId[]
   /** Did we suspect it from our own probe? Then we broadcast the verdict when it fires. */
   independent: boolean
+  /** Someone already announced it failed: our own verdict need not be broadcast again. */
+  failedHeard?: boolean
+  /** Another member's suspicion of it reached us: our own pending announcement is redundant. */
+  heardOther?: boolean
+  /** Our own announcement, held back a random moment (see suspectFromProbe). */
+  announce?: { atMs: number; rec: MemberRecord }
   evidence: Evidence
 }
 
@@ -94,6 +100,8 @@ interface Probe {
   helpers: MemberId[]
   nacks: Set<MemberId>
   evidence: ProbeEvidence[]
+  /** Started because the connection to the target closed (everyone connected saw that close). */
+  afterClose: boolean
 }
 
 interface Relay {
@@ -155,6 +163,8 @@ export class SwimInstance {
   private nextProbeAtMs = Infinity
   private readonly urgent: MemberId[] = []
   private readonly lastUrgentMs = new Map<MemberId, number>()
+  /** Urgent targets queued because their connection closed (bounded like `urgent`). */
+  private readonly closeTriggered = new Set<MemberId>()
   private readonly lastToldMs = new Map<MemberId, number>()
   private readonly relays = new Map<number, Relay>()
   /** Our own checks of strong evidence heard second-hand: ping seq → target (bounded by MAX_CHECKS). */
@@ -265,7 +275,10 @@ export class SwimInstance {
     const p = this.probe
     if (p) t = Math.min(t, p.phase === 'direct' ? p.directDeadlineMs : p.periodEndMs)
     else t = Math.min(t, this.nextProbeAtMs)
-    for (const s of this.suspicions.values()) if (s.deadlineMs < t) t = s.deadlineMs
+    for (const s of this.suspicions.values()) {
+      if (s.deadlineMs < t) t = s.deadlineMs
+      if (s.announce && s.announce.atMs < t) t = s.announce.atMs
+    }
     for (const r of this.relays.values()) if (r.deadlineMs < t) t = r.deadlineMs
     if (this.expiryHead < this.expiryQueue.length) t = Math.min(t, this.expiryQueue[this.expiryHead].atMs + this.config.tombstoneTimeoutMs)
     // Map order is insertion order and retention is constant: the first tombstone expires first.
@@ -462,6 +475,7 @@ export class SwimInstance {
     this.relays.clear()
     this.checks.clear()
     this.urgent.length = 0
+    this.closeTriggered.clear()
     this.setState('left', out)
   }
 
@@ -515,6 +529,12 @@ export class SwimInstance {
       if (!this.probe && now >= this.nextProbeAtMs) this.startProbe(out)
       if (now >= this.nextSyncAtMs) this.periodicSync(out)
       if (now >= this.nextReconnectAtMs) this.reconnect(out)
+    }
+    for (const s of this.suspicions.values()) {
+      if (s.announce && now >= s.announce.atMs) {
+        if (!s.heardOther && !s.failedHeard) out.push({ type: 'broadcast', msg: { type: 'update', records: [s.announce.rec] } })
+        s.announce = undefined
+      }
     }
     for (const [id, s] of this.suspicions) if (now >= s.deadlineMs) this.suspicionExpired(id, s, out)
     for (const [seq, c] of this.checks) if (now >= c.deadlineMs) this.checks.delete(seq)
@@ -571,6 +591,7 @@ export class SwimInstance {
       seq, target, startMs: this.now, phase: 'direct',
       directDeadlineMs: this.now + this.scaled(this.config.probeTimeoutMs) + connectMs,
       periodEndMs: this.now + period + connectMs, helpers: [], nacks: new Set(), evidence: [],
+      afterClose: this.closeTriggered.delete(target),
     }
     this.stats.probes++
     const ping: Message = { type: 'ping', seq, digest: this.digest() }
@@ -686,7 +707,15 @@ export class SwimInstance {
   }
 
   /** Our own probe of `id` failed: suspect it, or confirm an existing suspicion. */
-  private suspectFromProbe(id: MemberId, strong: boolean, probes: ProbeEvidence[], out: Decision[]): void {
+  /**
+   * `afterClose`: the probe followed a closed connection, which every member connected to `id` saw
+   * at the same moment (a crash). Each of them would announce its own suspicion at once: N - 1
+   * broadcasts, each relayed to every member (at N = 40 on one 2-core lab machine, thousands of
+   * signed messages in a second, and probes timing out behind them). So hold the announcement back
+   * a random moment (up to half the strong window) and drop it if another member's reached us.
+   * Our own verdict and timer are unaffected.
+   */
+  private suspectFromProbe(id: MemberId, strong: boolean, probes: ProbeEvidence[], out: Decision[], afterClose = false): void {
     const e = this.table.get(id)
     if (!e || (e.rec.status !== 'alive' && e.rec.status !== 'suspect')) return
     const evidence: Evidence = {
@@ -696,13 +725,15 @@ export class SwimInstance {
     const existing = this.suspicions.get(id)
     if (e.rec.status === 'suspect' && existing && existing.incarnation === e.rec.incarnation) {
       const had = existing.confirmers.includes(this.id)
+      const wasStrong = existing.strong
       this.addConfirmation(existing, this.id, strong)
       existing.independent = true
       // Our own strong evidence (a refusal): the first-hand strong window applies, even when the
       // confirmer list is already full (so addConfirmation changed nothing).
       if (strong) existing.deadlineMs = Math.min(existing.deadlineMs, this.suspicionDeadline(existing))
       // Broadcast our confirmation only while it still shortens others' timers (bounded traffic).
-      if (!had && existing.confirmers.length <= existing.expected + 1) {
+      // Strong evidence already runs on the shortest window: confirmations change nothing there.
+      if (!had && !wasStrong && existing.confirmers.length <= existing.expected + 1) {
         out.push({ type: 'broadcast', msg: { type: 'update', records: [{ ...e.rec, evidence }] } })
       }
       return
@@ -711,7 +742,8 @@ export class SwimInstance {
     this.suspicions.set(id, s)
     const rec: MemberRecord = { ...e.rec, status: 'suspect', evidence }
     this.setRecord(rec, out, 'member:suspected', evidence)
-    out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
+    if (afterClose) s.announce = { atMs: this.now + this.random.next() * (this.config.strongSuspicionMs / 2), rec }
+    else out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
   }
 
   private suspicionExpired(id: MemberId, s: Suspicion, out: Decision[]): void {
@@ -727,9 +759,11 @@ export class SwimInstance {
     if (s.evidence.observer !== this.id) evidence.source = s.evidence.observer
     const rec: MemberRecord = { ...e.rec, status: 'failed', evidence }
     this.setRecord(rec, out, 'member:failed', evidence)
-    // Only those who saw it fail first-hand announce it; the rest reach the same verdict on
-    // their own timers, and anti-entropy repairs stragglers (bounded broadcast per failure).
-    if (s.independent) out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
+    // Only those who saw it fail first-hand announce it, and only if nobody has yet; the rest reach
+    // the same verdict on their own timers, and anti-entropy repairs stragglers. (A crash at N = 40
+    // is seen first-hand by all 39: 39 announcements, each relayed to every member, were a burst of
+    // thousands of messages on a shared 2-core lab machine, and probes timed out behind it.)
+    if (s.independent && !s.failedHeard) out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -822,7 +856,7 @@ export class SwimInstance {
         this.probe = undefined
         this.markDirect(to, 'refused')
         this.stats.probeFailures++
-        this.suspectFromProbe(to, true, [{ by: this.id, outcome: 'refused', atMs: this.now }], out)
+        this.suspectFromProbe(to, true, [{ by: this.id, outcome: 'refused', atMs: this.now }], out, p.afterClose)
       } else {
         this.startIndirect(p, reason === 'timeout' ? 'timeout' : 'unreachable', out)
       }
@@ -854,6 +888,7 @@ export class SwimInstance {
     if (this.state !== 'joined' || !this.isProbeable(peer)) return
     // A closed connection is no verdict (it may be a restart or a network blip), but it is a
     // reason to probe now instead of waiting for the round-robin (fast crash detection).
+    if (this.closeTriggered.size < MAX_URGENT) this.closeTriggered.add(peer)
     this.probeSoon(peer, out)
   }
 
@@ -1029,9 +1064,12 @@ export class SwimInstance {
     if (cmp === 'same') {
       // A confirmation counts only first-hand: the authenticated sender is the observer. Relayed
       // copies (sync) and claimed observers cannot be checked, so they cannot shorten our timer.
-      if (rec.status === 'suspect' && rec.evidence && via === 'gossip' && rec.evidence.observer === from) {
+      if (rec.status === 'suspect' && via === 'gossip') {
         const s = this.suspicions.get(rec.id)
-        if (s && s.incarnation === rec.incarnation) this.addConfirmation(s, from, rec.evidence.strength === 'strong')
+        if (s && s.incarnation === rec.incarnation) {
+          s.heardOther = true
+          if (rec.evidence && rec.evidence.observer === from) this.addConfirmation(s, from, rec.evidence.strength === 'strong')
+        }
       }
       return
     }
@@ -1054,6 +1092,7 @@ export class SwimInstance {
     const windowMs = this.refutationWindowMs(false)
     const s = this.suspicions.get(rec.id)
     if (cur.rec.status === 'suspect' && s && s.incarnation === rec.incarnation) {
+      s.failedHeard = true
       if (via === 'gossip') this.addConfirmation(s, from, false)
       s.deadlineMs = Math.min(s.deadlineMs, this.now + windowMs)
       return
@@ -1064,7 +1103,10 @@ export class SwimInstance {
     const suspect: MemberRecord = { ...rec, status: 'suspect', evidence }
     this.adopt(cur, suspect, from, via, out)
     const started = this.suspicions.get(rec.id)
-    if (started) started.deadlineMs = Math.min(started.deadlineMs, this.now + windowMs)
+    if (started) {
+      started.deadlineMs = Math.min(started.deadlineMs, this.now + windowMs)
+      started.failedHeard = true
+    }
   }
 
   /** Take a newer record for another member; emit the event its transition means. */

@@ -149,6 +149,44 @@ describe('probing', () => {
     expect(broadcasts(later).some((b) => b.msg.records[0].status === 'failed')).toBe(true)
   })
 
+  it('after a closed connection, holds its announcement back a moment and drops it if another arrives first', () => {
+    const run = (hearOther: boolean) => {
+      const n = makeNode()
+      joinWith(n, PEERS)
+      const first = nextPing(n, 0)
+      n.handle({ type: 'receive', nowMs: first.atMs + 1, from: first.to, msg: { type: 'ack', seq: first.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+      const victim = PEERS.find((x) => x !== first.to)!
+      const t0 = first.atMs + 2
+      const [check] = sends(n.handle({ type: 'disconnected', nowMs: t0, peer: victim }), 'ping')
+      const ds = n.handle({ type: 'send-failed', nowMs: t0 + 1, to: victim, msg: check.msg, reason: 'refused' })
+      expect(events(ds, 'member:suspected').map((e) => e.id)).toEqual([victim]) // our own view at once
+      expect(broadcasts(ds)).toHaveLength(0) // the announcement waits
+      if (hearOther) {
+        const other = PEERS.find((x) => x !== victim)!
+        const rec = { ...aliveRecord(victim), status: 'suspect' as const, evidence: { rule: 'connection-refused' as const, observer: other, atMs: 0, strength: 'strong' as const } }
+        n.handle({ type: 'receive', nowMs: t0 + 2, from: other, msg: { type: 'update', records: [rec] } })
+      }
+      const later = runUntil(n, t0 + 1 + n.config.strongSuspicionMs / 2 + 1)
+      return broadcasts(later).filter((b) => b.msg.records[0].id === victim && b.msg.records[0].status === 'suspect').length
+    }
+    expect(run(false)).toBe(1)
+    expect(run(true)).toBe(0)
+  })
+
+  it('does not announce a failure someone else already announced', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const p = nextPing(n, 0)
+    const ping = { type: 'ping', seq: p.seq, digest: '' } as const
+    n.handle({ type: 'send-failed', nowMs: p.atMs + 1, to: p.to, msg: ping, reason: 'refused' })
+    const other = PEERS.find((x) => x !== p.to)!
+    const failed = { ...aliveRecord(p.to), status: 'failed' as const, evidence: { rule: 'suspicion-timeout' as const, observer: other, atMs: 0, strength: 'strong' as const } }
+    n.handle({ type: 'receive', nowMs: p.atMs + 2, from: other, msg: { type: 'update', records: [failed] } })
+    const later = runUntil(n, p.atMs + 1 + n.config.strongSuspicionMs + 1)
+    expect(events(later, 'member:failed').map((e) => e.id)).toContain(p.to)
+    expect(broadcasts(later).filter((b) => b.msg.records[0].status === 'failed')).toHaveLength(0)
+  })
+
   it('probes a member at once when its connection closes', () => {
     const n = makeNode()
     joinWith(n, PEERS)
