@@ -21,6 +21,19 @@ function nextPing(node: ReturnType<typeof makeNode>, fromMs: number, untilMs = f
   return { ...found, decisions: extra }
 }
 
+/** A joined node between probes, and another member's strong (refused) suspicion of `victim` to hand it. */
+function heardStrongSuspicion() {
+  const n = makeNode()
+  joinWith(n, PEERS)
+  const first = nextPing(n, 0)
+  n.handle({ type: 'receive', nowMs: first.atMs + 1, from: first.to, msg: { type: 'ack', seq: first.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+  const victim = PEERS.find((x) => x !== first.to)!
+  const accuser = PEERS.find((x) => x !== first.to && x !== victim)!
+  const t0 = first.atMs + 2
+  const rec = { ...aliveRecord(victim), status: 'suspect' as const, evidence: { rule: 'connection-refused' as const, observer: accuser, atMs: 0, strength: 'strong' as const } }
+  return { n, victim, accuser, t0, rec }
+}
+
 describe('onJoin', () => {
   it('broadcasts its own signed alive record and syncs with candidates', () => {
     const n = makeNode()
@@ -198,14 +211,7 @@ describe('probing', () => {
   })
 
   it('checks strong evidence heard second-hand itself, and a refusal makes its verdict first-hand', () => {
-    const n = makeNode()
-    joinWith(n, PEERS)
-    const first = nextPing(n, 0)
-    n.handle({ type: 'receive', nowMs: first.atMs + 1, from: first.to, msg: { type: 'ack', seq: first.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
-    const victim = PEERS.find((x) => x !== first.to)!
-    const accuser = PEERS.find((x) => x !== first.to && x !== victim)!
-    const t0 = first.atMs + 2
-    const rec = { ...aliveRecord(victim), status: 'suspect' as const, evidence: { rule: 'connection-refused' as const, observer: accuser, atMs: 0, strength: 'strong' as const } }
+    const { n, victim, accuser, t0, rec } = heardStrongSuspicion()
     const ds = n.handle({ type: 'receive', nowMs: t0, from: accuser, msg: { type: 'update', records: [rec] } })
     const [check] = sends(ds, 'ping')
     expect(check?.to).toBe(victim)
@@ -243,14 +249,7 @@ describe('probing', () => {
   })
 
   it('waits out the second-hand window for strong evidence it cannot check itself', () => {
-    const n = makeNode()
-    joinWith(n, PEERS)
-    const first = nextPing(n, 0)
-    n.handle({ type: 'receive', nowMs: first.atMs + 1, from: first.to, msg: { type: 'ack', seq: first.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
-    const victim = PEERS.find((x) => x !== first.to)!
-    const accuser = PEERS.find((x) => x !== first.to && x !== victim)!
-    const t0 = first.atMs + 2
-    const rec = { ...aliveRecord(victim), status: 'suspect' as const, evidence: { rule: 'connection-refused' as const, observer: accuser, atMs: 0, strength: 'strong' as const } }
+    const { n, victim, accuser, t0, rec } = heardStrongSuspicion()
     n.handle({ type: 'receive', nowMs: t0, from: accuser, msg: { type: 'update', records: [rec] } })
     let failedAt = -1
     // Our check times out (no answer, no refusal); everyone else answers.
