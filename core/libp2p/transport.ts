@@ -147,7 +147,6 @@ export function groupProtocols(group: string): GroupProtocols {
 const PROBE_TYPES: ReadonlySet<Message['type']> = new Set(['ping', 'ack', 'ping-req', 'indirect-ack', 'nack'])
 const SYNC_TYPES: ReadonlySet<Message['type']> = new Set(['sync', 'update'])
 
-/** Map a dial error to the protocol's evidence: refused only when every underlying attempt was ECONNREFUSED. */
 /** The promise's outcome, or the signal's reason if it aborts first (the promise runs on). */
 export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason)
@@ -161,6 +160,7 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
   })
 }
 
+/** Map a dial error to the protocol's evidence: refused only when every underlying attempt was ECONNREFUSED. */
 export function classifyDialError(err: unknown, timedOut: boolean): SendFailure {
   if (timedOut) return 'timeout'
   const leaves = leafErrors(err)

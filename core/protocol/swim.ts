@@ -530,13 +530,13 @@ export class SwimInstance {
       if (now >= this.nextSyncAtMs) this.periodicSync(out)
       if (now >= this.nextReconnectAtMs) this.reconnect(out)
     }
-    for (const s of this.suspicions.values()) {
+    for (const [id, s] of this.suspicions) {
       if (s.announce && now >= s.announce.atMs) {
         if (!s.heardOther && !s.failedHeard) out.push({ type: 'broadcast', msg: { type: 'update', records: [s.announce.rec] } })
         s.announce = undefined
       }
+      if (now >= s.deadlineMs) this.suspicionExpired(id, s, out)
     }
-    for (const [id, s] of this.suspicions) if (now >= s.deadlineMs) this.suspicionExpired(id, s, out)
     for (const [seq, c] of this.checks) if (now >= c.deadlineMs) this.checks.delete(seq)
     for (const [seq, r] of this.relays) {
       if (now >= r.deadlineMs) {
@@ -585,8 +585,7 @@ export class SwimInstance {
     const target = this.nextProbeTarget()
     if (target === undefined) return
     const seq = ++this.seq
-    // No connection yet: the ping first needs one set up, which is no round trip of the member's.
-    const connectMs = this.connectedPeers.has(target) ? 0 : this.config.connectAllowanceMs
+    const connectMs = this.connectAllowanceMs(target)
     this.probe = {
       seq, target, startMs: this.now, phase: 'direct',
       directDeadlineMs: this.now + this.scaled(this.config.probeTimeoutMs) + connectMs,
@@ -598,6 +597,11 @@ export class SwimInstance {
     const t = this.table.get(target)!.rec
     if (t.status === 'suspect') ping.suspect = t.incarnation
     out.push({ type: 'send', to: target, msg: ping })
+  }
+
+  /** No connection yet: a ping first needs one set up, which is no round trip of the member's. */
+  private connectAllowanceMs(id: MemberId): number {
+    return this.connectedPeers.has(id) ? 0 : this.config.connectAllowanceMs
   }
 
   private advanceProbe(out: Decision[]): void {
@@ -706,8 +710,9 @@ export class SwimInstance {
     return changed
   }
 
-  /** Our own probe of `id` failed: suspect it, or confirm an existing suspicion. */
   /**
+   * Our own probe of `id` failed: suspect it, or confirm an existing suspicion.
+   *
    * `afterClose`: the probe followed a closed connection, which every member connected to `id` saw
    * at the same moment (a crash). Each of them would announce its own suspicion at once: N - 1
    * broadcasts, each relayed to every member (at N = 40 on one 2-core lab machine, thousands of
@@ -902,8 +907,7 @@ export class SwimInstance {
     if (this.state !== 'joined' || !this.isProbeable(id) || this.checks.size >= MAX_CHECKS) return
     for (const c of this.checks.values()) if (c.target === id) return
     const seq = ++this.seq
-    const connectMs = this.connectedPeers.has(id) ? 0 : this.config.connectAllowanceMs
-    this.checks.set(seq, { target: id, deadlineMs: this.now + this.scaled(this.config.probeTimeoutMs) + connectMs })
+    this.checks.set(seq, { target: id, deadlineMs: this.now + this.scaled(this.config.probeTimeoutMs) + this.connectAllowanceMs(id) })
     out.push({ type: 'send', to: id, msg: { type: 'ping', seq, digest: this.digest(), suspect: incarnation } })
   }
 

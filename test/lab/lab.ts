@@ -350,11 +350,7 @@ export class Lab {
   /** In `at`'s namespace, a permanent neighbour entry for each node of `peers` at its current address (see the header). */
   private async setNeighbours(at: LabNode, peers: LabNode[]): Promise<void> {
     const lines = peers.filter((p) => p !== at).map((p) => `neigh replace ${p.ip} lladdr ${Lab.mac(p.index)} dev eth0 nud permanent`)
-    if (lines.length === 0) return
-    await new Promise<void>((resolve, reject) => {
-      const c = execFile('ip', ['-n', at.ns!, '-batch', '-'], (err, _out, stderr) => (err ? reject(new Error(`ip neigh in ${at.ns}: ${stderr || err.message}`)) : resolve()))
-      c.stdin!.end(lines.join('\n') + '\n')
-    })
+    if (lines.length > 0) await this.nsExec(at.ns!, 'ip', ['-batch', '-'], lines.join('\n') + '\n')
   }
 
   private async setupNodeNs(i: number): Promise<void> {
