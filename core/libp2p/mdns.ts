@@ -5,21 +5,37 @@
 // TXT "dnsaddr=<multiaddr>/p2p/<id>"), but the service name carries the group, so groups never
 // mix, and the instance name is the peer id.
 
-import { createHash } from 'node:crypto'
+import { createHash, randomInt } from 'node:crypto'
 import { networkInterfaces } from 'node:os'
-import type { RemoteInfo } from 'node:dgram'
+import dgram, { type RemoteInfo } from 'node:dgram'
 import multicastDns from 'multicast-dns'
-import type { Answer } from 'dns-packet'
+import dnsPacket, { type Answer } from 'dns-packet'
 import { multiaddr } from '@multiformats/multiaddr'
 
 /**
  * Every node queries when it starts and every member answers, so a new machine finds the group at
- * once; the periodic query only heals what reconnect attempts miss. Every member answers every
- * query (N² packets), so it is slow: at 10 s it was ~800 B/s received per node at N = 10 (fault lab).
+ * once; the periodic query only heals what reconnect attempts miss (two groups that never met).
+ * Every member answers every query, so each node queries every `intervalMs × max(1, size / 10)`
+ * (size: the members it is connected to, itself included), ±25 % so a lab started at once does not
+ * ask in step: the whole group asks about 10 times per intervalMs whatever its size, and each
+ * member sends about 10 answers per intervalMs.
  */
 export const MDNS_DEFAULT_INTERVAL_MS = 60_000
-/** Answer queries at most this often; later queries in the window get one deferred answer. Bounds the N² answer storm. */
+/** The group size above which the periodic query slows down (see MDNS_DEFAULT_INTERVAL_MS). */
+const QUERIES_PER_INTERVAL_PER_GROUP = 10
+/** Answer multicast queries at most this often; later ones in the window get one deferred answer. */
 export const MDNS_MIN_RESPONSE_GAP_MS = 1_000
+/**
+ * Unicast answers (to one-shot queries, RFC 6762 §6.7) per second at most: a whole lab starting at
+ * once is answered, a flood of queries is not amplified. Answers over the limit are dropped; the
+ * asker still hears every later start announcement and asks again after an interval.
+ */
+export const MDNS_MAX_UNICAST_ANSWERS_PER_S = 50
+/** TTL of records in unicast answers (RFC 6762 §6.7: at most 10 s). */
+const UNICAST_ANSWER_TTL_S = 10
+/** Largest mDNS message read on the query socket (RFC 6762 §17: 9,000 bytes). */
+const MAX_MDNS_MESSAGE_BYTES = 9_000
+const MDNS_GROUP = '224.0.0.251'
 /** TXT strings are limited to 255 bytes (RFC 6763 §6.1); more addrs than this is not a lab machine. */
 const MAX_ANNOUNCED_ADDRS = 8
 const MAX_TXT_BYTES = 255
@@ -82,6 +98,8 @@ export interface MdnsDiscoveryOptions {
   peerId: string
   /** Our current dialable multiaddrs (with /p2p/); filtered here to the chosen interface. */
   getAddrs(): string[]
+  /** Members we are connected to, for the query interval (default 0: query every intervalMs). */
+  connectedPeers?(): number
   /** Interface name such as "eth0". Absent: all interfaces (multicast-dns default), loopback addrs not announced. */
   interface?: string
   intervalMs?: number
@@ -92,13 +110,31 @@ export interface MdnsDiscoveryOptions {
   log?(level: 'info' | 'warn', msg: string, data?: Record<string, unknown>): void
 }
 
+/** What discovery sent and heard (packets), for `rollcall status` and the lab. */
+export interface MdnsStats {
+  queriesSent: number
+  /** Answers to our queries, by unicast to our query socket. */
+  unicastAnswersReceived: number
+  /** Multicast responses heard: start announcements, and answers to queries from port 5353. */
+  multicastResponsesReceived: number
+  unicastAnswersSent: number
+  multicastResponsesSent: number
+}
+
 export class MdnsDiscovery {
+  private readonly counters: MdnsStats = { queriesSent: 0, unicastAnswersReceived: 0, multicastResponsesReceived: 0, unicastAnswersSent: 0, multicastResponsesSent: 0 }
   readonly serviceName: string
   private readonly iface: ResolvedInterface | undefined
   private readonly intervalMs: number
   private readonly minResponseGapMs: number
   private mdns: multicastDns.MulticastDNS | undefined
-  private queryTimer: ReturnType<typeof setInterval> | undefined
+  /** Our queries go out from this socket's ephemeral port, so answers come back to us alone, by unicast. */
+  private querySocket: dgram.Socket | undefined
+  /** DNS ids of our last two queries: an answer to anything else is not ours. */
+  private queryIds: number[] = []
+  private unicastWindowStartMs = 0
+  private unicastAnswersInWindow = 0
+  private queryTimer: ReturnType<typeof setTimeout> | undefined
   private responseTimer: ReturnType<typeof setTimeout> | undefined
   private lastResponseAtMs = 0
   private warnedNothingToAnnounce = false
@@ -109,6 +145,10 @@ export class MdnsDiscovery {
     this.intervalMs = opts.intervalMs ?? MDNS_DEFAULT_INTERVAL_MS
     this.minResponseGapMs = opts.minResponseGapMs ?? MDNS_MIN_RESPONSE_GAP_MS
     if (opts.peerId.length > MAX_LABEL_CHARS) throw new TypeError(`peer id too long for a DNS label: ${opts.peerId}`)
+  }
+
+  stats(): MdnsStats {
+    return { ...this.counters }
   }
 
   /** The interface discovery is confined to, if any. */
@@ -126,34 +166,101 @@ export class MdnsDiscovery {
     })
     this.mdns = mdns
     mdns.on('query', (q: multicastDns.QueryPacket, rinfo: RemoteInfo) => this.onQuery(q, rinfo))
-    mdns.on('response', (r: multicastDns.ResponsePacket, rinfo: RemoteInfo) => this.onResponse(r, rinfo))
+    mdns.on('response', (r: multicastDns.ResponsePacket, rinfo: RemoteInfo) => {
+      this.counters.multicastResponsesReceived++
+      this.onResponse(r, rinfo)
+    })
     mdns.on('warning', (err: Error) => this.opts.log?.('warn', 'mdns warning', { error: String(err) }))
     mdns.on('error', (err: Error) => this.opts.log?.('warn', 'mdns error', { error: String(err) }))
     await new Promise<void>((resolve) => {
       mdns.once('ready', resolve)
       mdns.once('error', () => resolve())
     })
+    await this.openQuerySocket()
     // Announce (RFC 6762 §8.3) and query at once, so peers already running and late joiners meet without waiting an interval.
     this.respond()
     this.query()
-    this.queryTimer = setInterval(() => this.query(), this.intervalMs)
+    this.scheduleQuery()
+  }
+
+  /** The wait before the next periodic query (see MDNS_DEFAULT_INTERVAL_MS). */
+  nextQueryDelayMs(random = Math.random()): number {
+    const size = 1 + Math.max(0, this.opts.connectedPeers?.() ?? 0)
+    return Math.round(this.intervalMs * Math.max(1, size / QUERIES_PER_INTERVAL_PER_GROUP) * (0.75 + 0.5 * random))
+  }
+
+  private scheduleQuery(): void {
+    if (this.mdns === undefined) return
+    this.queryTimer = setTimeout(() => {
+      this.query()
+      this.scheduleQuery()
+    }, this.nextQueryDelayMs())
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.queryTimer)
+    clearTimeout(this.queryTimer)
     clearTimeout(this.responseTimer)
     this.queryTimer = undefined
     this.responseTimer = undefined
     const mdns = this.mdns
     this.mdns = undefined
+    const qs = this.querySocket
+    this.querySocket = undefined
+    if (qs !== undefined) await new Promise<void>((resolve) => qs.close(() => resolve()))
     if (mdns !== undefined) await new Promise<void>((resolve) => mdns.destroy(() => resolve()))
+  }
+
+  /**
+   * A one-shot query (RFC 6762 §5.1, §6.7) from an ephemeral port: every member answers us by
+   * unicast, so only the asker reads the N answers. (A query from port 5353 is answered by
+   * multicast, and then every member reads every answer: N² packets per interval. At N = 40 that
+   * was most of an idle agent's CPU.) Our start announcement still goes to everyone by multicast.
+   */
+  private async openQuerySocket(): Promise<void> {
+    const qs = dgram.createSocket({ type: 'udp4' })
+    qs.on('message', (buf, rinfo) => this.onUnicastAnswer(buf, rinfo))
+    qs.on('error', (err) => this.opts.log?.('warn', 'mdns query socket error', { error: String(err) }))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        qs.once('error', reject)
+        qs.bind(0, this.iface?.address, () => {
+          qs.removeListener('error', reject)
+          resolve()
+        })
+      })
+      qs.setMulticastTTL(255)
+      if (this.iface !== undefined) qs.setMulticastInterface(this.iface.address)
+      this.querySocket = qs
+    } catch (err) {
+      this.opts.log?.('warn', 'mdns query socket unavailable; queries are not sent', { error: String(err) })
+      qs.close()
+    }
   }
 
   /** Send one query now (also run every intervalMs). */
   query(): void {
-    this.mdns?.query({ questions: [{ name: this.serviceName, type: 'PTR' }] }, (err) => {
+    const qs = this.querySocket
+    if (qs === undefined) return
+    const id = randomInt(1, 0xffff)
+    this.queryIds = [id, ...this.queryIds].slice(0, 2)
+    const buf = dnsPacket.encode({ type: 'query', id, questions: [{ name: this.serviceName, type: 'PTR', class: 'IN' }] })
+    this.counters.queriesSent++
+    qs.send(buf, this.opts.port ?? 5353, MDNS_GROUP, (err) => {
       if (err) this.opts.log?.('warn', 'mdns query failed', { error: String(err) })
     })
+  }
+
+  private onUnicastAnswer(buf: Buffer, rinfo: RemoteInfo): void {
+    if (buf.length > MAX_MDNS_MESSAGE_BYTES) return
+    let r: dnsPacket.Packet
+    try {
+      r = dnsPacket.decode(buf)
+    } catch {
+      return
+    }
+    if (r.type !== 'response' || r.id === undefined || !this.queryIds.includes(r.id)) return
+    this.counters.unicastAnswersReceived++
+    this.onResponse(r as multicastDns.ResponsePacket, rinfo)
   }
 
   /** Our multiaddrs as announced: only the chosen interface's, never loopback unless the interface is lo. */
@@ -181,7 +288,13 @@ export class MdnsDiscovery {
 
   private onQuery(q: multicastDns.QueryPacket, rinfo: RemoteInfo): void {
     if (!this.fromOurSegment(rinfo)) return
-    if (!q.questions.some((x) => x.name === this.serviceName && ((x.type as string) === 'PTR' || (x.type as string) === 'ANY'))) return
+    const question = q.questions.find((x) => x.name === this.serviceName && ((x.type as string) === 'PTR' || (x.type as string) === 'ANY'))
+    if (question === undefined) return
+    if (rinfo.port !== (this.opts.port ?? 5353)) {
+      if (this.isOurQuerySocket(rinfo)) return
+      this.respondUnicast(q, question, rinfo)
+      return
+    }
     const sinceMs = Date.now() - this.lastResponseAtMs
     if (sinceMs >= this.minResponseGapMs) {
       this.respond()
@@ -193,21 +306,53 @@ export class MdnsDiscovery {
     }
   }
 
-  private respond(): void {
-    const mdns = this.mdns
-    if (mdns === undefined) return
+  private isOurQuerySocket(rinfo: RemoteInfo): boolean {
+    const qs = this.querySocket
+    if (qs === undefined || rinfo.port !== qs.address().port) return false
+    return this.iface !== undefined ? rinfo.address === this.iface.address : Object.values(networkInterfaces()).some((l) => l?.some((a) => a.address === rinfo.address))
+  }
+
+  /** Answer a one-shot query to its sender (RFC 6762 §6.7: same id, the question repeated, TTL ≤ 10 s). */
+  private respondUnicast(q: multicastDns.QueryPacket, question: multicastDns.QueryPacket['questions'][number], rinfo: RemoteInfo): void {
+    const now = Date.now()
+    if (now - this.unicastWindowStartMs >= 1_000) {
+      this.unicastWindowStartMs = now
+      this.unicastAnswersInWindow = 0
+    }
+    if (this.unicastAnswersInWindow >= MDNS_MAX_UNICAST_ANSWERS_PER_S) return
+    const answers = this.answers(UNICAST_ANSWER_TTL_S)
+    if (answers === undefined) return
+    this.unicastAnswersInWindow++
+    this.counters.unicastAnswersSent++
+    this.mdns?.respond({ id: q.id, questions: [question], answers } as multicastDns.ResponseOutgoingPacket, { port: rinfo.port, address: rinfo.address }, (err) => {
+      if (err) this.opts.log?.('warn', 'mdns unicast answer failed', { error: String(err), to: rinfo.address })
+    })
+  }
+
+  /** Our PTR and TXT records; undefined (and one warning) when there is no address to announce. */
+  private answers(ttlS: number): Answer[] | undefined {
     const addrs = this.announcedAddrs()
     if (addrs.length === 0) {
       if (!this.warnedNothingToAnnounce) {
         this.warnedNothingToAnnounce = true
         this.opts.log?.('warn', 'mdns has no address to announce (listen on the interface or on 0.0.0.0)', { interface: this.iface?.name, addrs: this.opts.getAddrs() })
       }
-      return
+      return undefined
     }
-    this.lastResponseAtMs = Date.now()
     const instance = `${this.opts.peerId}.${this.serviceName}`
-    const answers: Answer[] = [{ name: this.serviceName, type: 'PTR', class: 'IN', ttl: 120, data: instance }]
-    for (const a of addrs) answers.push({ name: instance, type: 'TXT', class: 'IN', ttl: 120, data: `dnsaddr=${a}` })
+    const answers: Answer[] = [{ name: this.serviceName, type: 'PTR', class: 'IN', ttl: ttlS, data: instance }]
+    for (const a of addrs) answers.push({ name: instance, type: 'TXT', class: 'IN', ttl: ttlS, data: `dnsaddr=${a}` })
+    return answers
+  }
+
+  /** Announce our records to the segment by multicast (at start, and to multicast queries). */
+  private respond(): void {
+    const mdns = this.mdns
+    if (mdns === undefined) return
+    const answers = this.answers(120)
+    if (answers === undefined) return
+    this.lastResponseAtMs = Date.now()
+    this.counters.multicastResponsesSent++
     mdns.respond(answers, (err) => {
       if (err) this.opts.log?.('warn', 'mdns response failed', { error: String(err) })
     })

@@ -23,7 +23,7 @@ import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { decodeMessage, encodeMessage, maxBytesFor, MAX_MESSAGE_BYTES, MAX_PROBE_MESSAGE_BYTES, MAX_UPDATE_BYTES, WireError } from '../protocol/wire.js'
 import { LIMITS } from '../protocol/config.js'
 import type { Message, UpdateMessage } from '../protocol/types.js'
-import { MdnsDiscovery, resolveInterface } from './mdns.js'
+import { MdnsDiscovery, resolveInterface, type MdnsStats } from './mdns.js'
 import { coalescing, lazyWindowUpdates } from './coalesce.js'
 
 export type SendFailure = 'refused' | 'unreachable' | 'timeout'
@@ -53,6 +53,8 @@ export interface TransportStats {
   streamErrors: number
   /** Outbound probe channels opened (one per peer while it stays up; see PROBE_CHANNEL_IDLE_MS). */
   probeChannelsOpened: number
+  /** Discovery packets, when mDNS is on. */
+  mdns?: MdnsStats
 }
 
 /** start() and stop() each run once; a stopped transport is not restarted (create a new one). */
@@ -345,6 +347,7 @@ class Libp2pTransport implements Transport {
         getAddrs: () => this.addrs(),
         interface: this.options.mdns.interface,
         intervalMs: this.options.mdns.intervalMs,
+        connectedPeers: () => this.groupPeers.size,
         onPeer: (peer) => this.onMdnsPeer(peer.id, peer.addrs),
         log: (level, msg, data) => this.log(level, msg, data),
       })
@@ -381,7 +384,7 @@ class Libp2pTransport implements Transport {
   }
 
   stats(): TransportStats {
-    return { ...this.counters }
+    return this.mdns !== undefined ? { ...this.counters, mdns: this.mdns.stats() } : { ...this.counters }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -61,6 +61,22 @@ describe('parseResponse', () => {
   })
 })
 
+describe('MdnsDiscovery.nextQueryDelayMs', () => {
+  const at = (connected: number, random: number) =>
+    new MdnsDiscovery({ group: 'g', peerId: ID_A, getAddrs: () => [], intervalMs: 60_000, connectedPeers: () => connected, onPeer: () => {} }).nextQueryDelayMs(random)
+
+  it('asks every intervalMs (±25 %) in a group of up to 10', () => {
+    expect(at(0, 0.5)).toBe(60_000)
+    expect(at(9, 0)).toBe(45_000)
+    expect(at(9, 1)).toBe(75_000)
+  })
+
+  it('slows down with group size, so the whole group asks about 10 times per interval', () => {
+    expect(at(39, 0.5)).toBe(240_000)
+    expect(at(99, 0.5)).toBe(600_000)
+  })
+})
+
 describe('inSubnet', () => {
   it.each([
     ['10.1.2.3', '10.1.2.200', '255.255.255.0', true],
@@ -281,5 +297,23 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
     expect([...n4.peers('connected')]).toEqual([])
     expect([...n5.peers('connected')]).toEqual([])
     for (const p of all) expect(p.events.filter((e) => e.event === 'error')).toEqual([])
+
+    // Periodic queries (every second here) are answered by unicast to the asker alone: a node
+    // hears each other member's multicast start announcement, never a multicast answer per query
+    // (which made N² packets per interval). n2 and n3 are stopped first to read their counters.
+    for (const p of [n2, n3]) p.proc.stdin!.end()
+    await until('n2 and n3 report their stats', () => [n2, n3].every((p) => p.events.some((e) => e.event === 'stopped')), 15_000)
+    for (const p of [n2, n3]) {
+      const mdns = (p.events.find((e) => e.event === 'stopped')!.stats as { mdns: Record<string, number> }).mdns
+      console.log(`${p.name} mdns: ${JSON.stringify(mdns)}`)
+      expect(mdns.queriesSent).toBeGreaterThanOrEqual(3)
+      // the other two alpha members answer each query (n5 is in another group: silent)
+      expect(mdns.unicastAnswersReceived).toBeGreaterThanOrEqual(mdns.queriesSent)
+      expect(mdns.unicastAnswersSent).toBeGreaterThanOrEqual(3)
+      // the start announcements of the 3 others on segment A plus our own (multicast loops back),
+      // one spare; answering each query by multicast would make this about 2 × queriesSent more
+      expect(mdns.multicastResponsesReceived).toBeLessThanOrEqual(5)
+      expect(mdns.multicastResponsesSent).toBe(1)
+    }
   }, 120_000)
 })
