@@ -88,6 +88,8 @@ export interface LabOptions {
   log?: (msg: string) => void
   /** Keep the temp dir (agent logs, data dirs) after close. */
   keep?: boolean
+  /** Extra Node.js options for some Rollcall agents (profiling: `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`). */
+  nodeArgs?: (node: LabNode) => string[]
 }
 
 export interface Change {
@@ -386,7 +388,9 @@ export class Lab {
     iifname != "eth0" accept
     ip saddr @cut_in drop
     jump loss
+    # mDNS: queries and announcements to port 5353, unicast answers from it
     udp dport 5353 counter name rx_mdns
+    udp sport 5353 udp dport != 5353 counter name rx_mdns
     counter name rx_all
   }
   chain output {
@@ -394,6 +398,7 @@ export class Lab {
     oifname != "eth0" accept
     ip daddr @cut_out drop
     udp dport 5353 counter name tx_mdns
+    udp sport 5353 udp dport != 5353 counter name tx_mdns
     counter name tx_all
   }
 }
@@ -433,7 +438,7 @@ export class Lab {
         args.push('--no-mdns')
         for (const s of this.seeds(node.index)) args.push('--bootstrap', `/ip4/${s.ip}/tcp/${ROLLCALL_PORT}`)
       }
-      return { cmd: entry[0], args }
+      return { cmd: entry[0], args: [...(this.opts.nodeArgs?.(node) ?? []), ...args] }
     }
     const bin = this.opts.serfBin ?? 'serf'
     const args = ['agent', '-node', node.name, '-bind', `${node.ip}:${SERF_PORT}`, '-log-level', 'info']
