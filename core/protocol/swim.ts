@@ -179,6 +179,8 @@ export class SwimInstance {
   /** Discovery-driven syncs: how many this join attempt, and when the last one went out once joined. */
   private joinSyncsThisAttempt = 0
   private lastDiscoverySyncMs = -Infinity
+  /** Members we hold down that discovery found again, and when to sync with them (see onDiscovered). */
+  private readonly deferredDiscoveries = new Map<MemberId, number>()
   private joinRetryAtMs = Infinity
   private joinGiveUpAtMs = Infinity
   private leaveEndMs = Infinity
@@ -280,6 +282,7 @@ export class SwimInstance {
       if (s.announce && s.announce.atMs < t) t = s.announce.atMs
     }
     for (const r of this.relays.values()) if (r.deadlineMs < t) t = r.deadlineMs
+    for (const dueMs of this.deferredDiscoveries.values()) if (dueMs < t) t = dueMs
     if (this.expiryHead < this.expiryQueue.length) t = Math.min(t, this.expiryQueue[this.expiryHead].atMs + this.config.tombstoneTimeoutMs)
     // Map order is insertion order and retention is constant: the first tombstone expires first.
     const oldest = this.tombstones.values().next()
@@ -476,6 +479,7 @@ export class SwimInstance {
     this.checks.clear()
     this.urgent.length = 0
     this.closeTriggered.clear()
+    this.deferredDiscoveries.clear()
     this.setState('left', out)
   }
 
@@ -538,6 +542,11 @@ export class SwimInstance {
       if (now >= s.deadlineMs) this.suspicionExpired(id, s, out)
     }
     for (const [seq, c] of this.checks) if (now >= c.deadlineMs) this.checks.delete(seq)
+    for (const [id, dueMs] of this.deferredDiscoveries) {
+      if (now < dueMs) continue
+      this.deferredDiscoveries.delete(id)
+      this.onDiscovered(id, out, true)
+    }
     for (const [seq, r] of this.relays) {
       if (now >= r.deadlineMs) {
         this.relays.delete(seq)
@@ -921,10 +930,19 @@ export class SwimInstance {
     if (!this.probe) this.startProbe(out)
   }
 
-  private onDiscovered(peer: MemberId, out: Decision[]): void {
+  private onDiscovered(peer: MemberId, out: Decision[], deferred = false): void {
     if (peer === this.id) return
     const known = this.table.get(peer)?.rec.status
     if (known === 'alive' || known === 'suspect') return
+    // A member we hold down, found again, has usually just restarted, and every member finds it at
+    // the same moment. Wait a random part of a probe period first: the members its join syncs
+    // reach announce its new life to everyone (onSync), and then there is nothing left to sync.
+    if (!deferred && this.state === 'joined' && (known === 'failed' || known === 'left')) {
+      if (!this.deferredDiscoveries.has(peer) && this.deferredDiscoveries.size < MAX_URGENT) {
+        this.deferredDiscoveries.set(peer, this.now + this.random.next() * this.config.probeIntervalMs)
+      }
+      return
+    }
     if (!this.candidates.has(peer)) {
       if (this.candidates.size >= MAX_CANDIDATES) this.candidates.delete(this.candidates.keys().next().value!)
       this.candidates.set(peer, -Infinity)
@@ -1003,8 +1021,16 @@ export class SwimInstance {
   private onSync(from: MemberId, msg: SyncMessage, out: Decision[]): void {
     if (this.state === 'leaving') return
     const hadState = msg.records !== undefined
+    const before = msg.join ? this.table.get(from)?.rec.status : undefined
     if (msg.records) for (const rec of msg.records) this.applyRecord(rec, from, 'sync', out)
     if (msg.tombstones) for (const t of msg.tombstones) this.applyTombstone(t, from, out)
+    // A member we held down is back (a restart): tell everyone its new life now, over the broadcast
+    // mesh it is not part of yet, instead of each member finding it by discovery and syncing
+    // (a connection and handshake each, all at once, on a process that has only just started).
+    if (before === 'failed' || before === 'left' || before === 'suspect') {
+      const now = this.table.get(from)?.rec
+      if (now?.status === 'alive' && this.state === 'joined') out.push({ type: 'broadcast', msg: { type: 'update', records: [now] } })
+    }
     if (hadState) {
       this.candidates.delete(from)
       if (this.state === 'joining' && this.table.size > 1) this.becomeJoined(out)

@@ -471,6 +471,53 @@ describe('local health and stalls', () => {
   })
 })
 
+describe('a member back from failure (restart)', () => {
+  /** A joined node that holds `a` failed (its own refused probe, then the strong window). */
+  function holdsAFailed() {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    let t = 0
+    for (let i = 0; i < 20; i++) {
+      const p = nextPing(n, t)
+      t = p.atMs + 1
+      if (p.to !== 'a') {
+        n.handle({ type: 'receive', nowMs: t, from: p.to, msg: { type: 'ack', seq: p.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+        continue
+      }
+      n.handle({ type: 'send-failed', nowMs: t, to: 'a', msg: { type: 'ping', seq: p.seq, digest: '' }, reason: 'refused' })
+      runUntil(n, t + n.config.strongSuspicionMs + 1)
+      t += n.config.strongSuspicionMs + 1
+      break
+    }
+    expect(n.members().find((m) => m.id === 'a')?.status).toBe('failed')
+    return { n, t }
+  }
+
+  it('announces the new life of a member that joins through it, so others need not sync with it', () => {
+    const { n, t } = holdsAFailed()
+    const ds = n.handle({ type: 'receive', nowMs: t + 1, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
+    expect(events(ds, 'member:recovered').map((e) => e.id)).toEqual(['a'])
+    expect(broadcasts(ds).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'a', status: 'alive', incarnation: 2 }))
+    // a join sync from a member already alive to us is no news: no announcement
+    const again = n.handle({ type: 'receive', nowMs: t + 2, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
+    expect(broadcasts(again)).toEqual([])
+  })
+
+  it('syncs with a failed member discovery found again only after a moment, and not at all once it is alive', () => {
+    const { n, t } = holdsAFailed()
+    const found = n.handle({ type: 'discovered', nowMs: t + 1, peer: 'a' })
+    expect(sends(found, 'sync')).toEqual([])
+    const later = runUntil(n, t + 1 + n.config.probeIntervalMs)
+    expect(sends(later, 'sync').map((s) => s.to)).toContain('a')
+
+    const second = holdsAFailed()
+    second.n.handle({ type: 'discovered', nowMs: second.t + 1, peer: 'a' })
+    second.n.handle({ type: 'receive', nowMs: second.t + 2, from: 'b', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
+    const after = runUntil(second.n, second.t + 1 + second.n.config.probeIntervalMs)
+    expect(sends(after, 'sync').map((s) => s.to)).not.toContain('a')
+  })
+})
+
 describe('anti-entropy', () => {
   it('answers a differing digest with its full state, an equal one with nothing', () => {
     const n = makeNode()
