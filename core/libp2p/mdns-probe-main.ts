@@ -1,10 +1,11 @@
 // One Rollcall transport with mDNS on, for tests that run it inside a network namespace
 // (`ip netns exec NS node --import tsx core/libp2p/mdns-probe-main.ts --group g --interface eth0`).
-// Prints one JSON object per line on stdout (ready, discovered, connected, disconnected, log)
-// and stops cleanly when stdin closes or on SIGTERM. Never run it in the machine's own namespace.
+// Prints one JSON object per line on stdout (ready, discovered, connected, disconnected, log,
+// stats when asked by a line "stats" on stdin) and stops cleanly when stdin closes or on SIGTERM. Never run it in the machine's own namespace.
 
 import './polyfill.js'
 import { parseArgs } from 'node:util'
+import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createLibp2pTransport } from './transport.js'
 import { MdnsDiscovery } from './mdns.js'
@@ -64,9 +65,12 @@ async function main(): Promise<void> {
     out('stopped', { stats: transport.stats() })
     process.exit(0)
   }
+  // A line "stats" on stdin prints the transport's counters; end of stdin stops.
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() === 'stats') out('stats', { stats: transport.stats() })
+  })
   process.stdin.on('end', () => void stop())
   process.stdin.on('close', () => void stop())
-  process.stdin.resume()
   process.on('SIGTERM', () => void stop())
 }
 

