@@ -180,7 +180,8 @@ export class MdnsDiscovery {
     // Announce (RFC 6762 §8.3) and query at once, so peers already running and late joiners meet
     // without waiting an interval. This first query goes out from port 5353, so the answers go to
     // the whole segment: when a lab starts at once, every member hears of every other many times
-    // over (measured, N = 40: forming took 62–74 s when only the asker heard them, 47–56 s so).
+    // over (fault lab, N = 40, 3 runs each: forming took 62–74 s when only the asker heard them,
+    // 56–61 s so).
     this.respond()
     this.mdns?.query({ questions: [{ name: this.serviceName, type: 'PTR' }] }, (err) => {
       if (err) this.opts.log?.('warn', 'mdns query failed', { error: String(err) })
