@@ -1,7 +1,8 @@
 // One Rollcall transport with mDNS on, for tests that run it inside a network namespace
 // (`ip netns exec NS node --import tsx core/libp2p/mdns-probe-main.ts --group g --interface eth0`).
 // Prints one JSON object per line on stdout (ready, discovered, connected, disconnected, log,
-// stats when asked by a line "stats" on stdin) and stops cleanly when stdin closes or on SIGTERM. Never run it in the machine's own namespace.
+// stats when asked by a line "stats" on stdin) and stops cleanly when stdin closes or on SIGTERM.
+// Never run it in the machine's own namespace.
 
 import './polyfill.js'
 import { parseArgs } from 'node:util'

@@ -220,8 +220,8 @@ export class MdnsDiscovery {
   /**
    * A one-shot query (RFC 6762 §5.1, §6.7) from an ephemeral port: every member answers us by
    * unicast, so only the asker reads the N answers. (A query from port 5353 is answered by
-   * multicast, and then every member reads every answer: N² packets per interval. At N = 40 that
-   * was most of an idle agent's CPU.) Our start announcement still goes to everyone by multicast.
+   * multicast, and then every member reads every answer: N² packets per interval. In a settled
+   * group of 40 that was about half of an idle agent's CPU.) Our start announcement still goes to everyone by multicast.
    */
   private async openQuerySocket(): Promise<void> {
     const qs = dgram.createSocket({ type: 'udp4' })
