@@ -212,6 +212,16 @@ export class RollcallNode {
   }
 
   private async startInner(): Promise<void> {
+    // Where start-up time goes, in the "node started" line: a restarted agent was once seen taking
+    // 15–18 s on a busy lab machine, and the log did not say which phase.
+    const phaseStartMs = performance.now()
+    let lastMarkMs = phaseStartMs
+    const startupMs: Record<string, number> = { processUptime: Math.round(process.uptime() * 1000) }
+    const mark = (phase: string): void => {
+      const t = performance.now()
+      startupMs[phase] = Math.round(t - lastMarkMs)
+      lastMarkMs = t
+    }
     ensureDataDir(this.dataDir)
     this.lock = acquireAgentLock(this.dataDir)
     // Import libp2p lazily: the pure core and the simulator never load it.
@@ -219,11 +229,13 @@ export class RollcallNode {
     const { createLibp2pTransport } = await import('../libp2p/transport.js')
     const identity = await loadOrCreateIdentity(this.opts.keyFile ?? path.join(this.dataDir, 'identity.key'))
     if (identity.created) this.log('info', 'created a new identity', { peerId: identity.peerId })
+    mark('loadAndIdentity')
     const groupKey = this.opts.groupKeyFile ? readGroupKey(this.opts.groupKeyFile) : undefined
     if (this.opts.eventLog !== false) {
       const lo = typeof this.opts.eventLog === 'object' ? this.opts.eventLog : {}
       this.eventLog = EventLog.open(this.dataDir, { ...lo, onError: (err: Error) => this.log('warn', 'event log write failed; buffering in memory', { error: err.message }) })
     }
+    mark('eventLog')
     const mdns = this.opts.mdns === false ? false : this.opts.mdns === true || this.opts.mdns === undefined ? {} : this.opts.mdns
     const feed = (input: Input) => this.input(input)
     this.transport = await createLibp2pTransport(
@@ -243,7 +255,9 @@ export class RollcallNode {
         log: (level, msg, data) => this.log(level, msg, data),
       },
     )
+    mark('transportCreate')
     await this.transport.start()
+    mark('transportStart')
     const persisted = readState(this.dataDir)?.incarnation
     const incarnation = startIncarnation(persisted, Date.now() / 1000)
     writeState(this.dataDir, { ...(readState(this.dataDir) ?? {}), incarnation })
@@ -252,7 +266,7 @@ export class RollcallNode {
       id: identity.peerId, meta, config: this.config, random: systemRandom,
       auth: createEd25519Authenticator(identity.peerId, identity.privateKey), incarnation, nowMs: this.nowMs(),
     })
-    this.log('info', 'node started', { id: identity.peerId, group: this.group, addrs: meta.addrs, incarnation })
+    this.log('info', 'node started', { id: identity.peerId, group: this.group, addrs: meta.addrs, incarnation, startupMs })
     const early = this.early
     this.early = []
     for (const i of early) this.input(i)
