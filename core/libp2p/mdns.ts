@@ -183,10 +183,7 @@ export class MdnsDiscovery {
     // over (fault lab, N = 40, 3 runs each: forming took 62–74 s when only the asker heard them,
     // 56–61 s so).
     this.respond()
-    this.mdns?.query({ questions: [{ name: this.serviceName, type: 'PTR' }] }, (err) => {
-      if (err) this.opts.log?.('warn', 'mdns query failed', { error: String(err) })
-    })
-    this.counters.queriesSent++
+    this.queryWholeSegment()
     this.scheduleQuery()
   }
 
@@ -242,6 +239,14 @@ export class MdnsDiscovery {
       this.opts.log?.('warn', 'mdns query socket unavailable; queries are not sent', { error: String(err) })
       qs.close()
     }
+  }
+
+  /** A query from port 5353: every member answers it by multicast, to the whole segment. */
+  private queryWholeSegment(): void {
+    this.counters.queriesSent++
+    this.mdns?.query({ questions: [{ name: this.serviceName, type: 'PTR' }] }, (err) => {
+      if (err) this.opts.log?.('warn', 'mdns query failed', { error: String(err) })
+    })
   }
 
   /** Send one query now, answered to us alone (the periodic query; see openQuerySocket). */

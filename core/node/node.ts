@@ -214,8 +214,7 @@ export class RollcallNode {
   private async startInner(): Promise<void> {
     // Where start-up time goes, in the "node started" line: a restarted agent was once seen taking
     // 15–18 s on a busy lab machine, and the log did not say which phase.
-    const phaseStartMs = performance.now()
-    let lastMarkMs = phaseStartMs
+    let lastMarkMs = performance.now()
     const startupMs: Record<string, number> = { processUptime: Math.round(process.uptime() * 1000) }
     const mark = (phase: string): void => {
       const t = performance.now()

@@ -1028,8 +1028,8 @@ export class SwimInstance {
     // mesh it is not part of yet, instead of each member finding it by discovery and syncing
     // (a connection and handshake each, all at once, on a process that has only just started).
     if (before === 'failed' || before === 'left' || before === 'suspect') {
-      const now = this.table.get(from)?.rec
-      if (now?.status === 'alive' && this.state === 'joined') out.push({ type: 'broadcast', msg: { type: 'update', records: [now] } })
+      const rec = this.table.get(from)?.rec
+      if (rec?.status === 'alive' && this.state === 'joined') out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
     }
     if (hadState) {
       this.candidates.delete(from)
