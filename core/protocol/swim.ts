@@ -638,10 +638,17 @@ export class SwimInstance {
 
   private probeSucceeded(p: Probe, direct: boolean, out: Decision[]): void {
     this.probe = undefined
-    this.lowerHealth()
+    const rttMs = this.now - p.startMs
+    // A direct ack inside the unscaled probe timeout shows our loop and links are timely now: what
+    // is left of the health counter is memory of a slow spell (a whole lab starting at once), so
+    // halve it instead of counting down one per (slowed) period. Stalls are detected on their own.
+    if (direct && rttMs <= this.config.probeTimeoutMs) this.health = Math.floor(this.health / 2)
+    else this.lowerHealth()
+    // The period was set from the health at the start of this probe; a healthier node probes sooner.
+    if (this.nextProbeAtMs !== Infinity) this.nextProbeAtMs = Math.min(this.nextProbeAtMs, p.startMs + this.scaled(this.config.probeIntervalMs))
     const e = this.table.get(p.target)
     if (e && direct) {
-      e.lastRttMs = this.now - p.startMs
+      e.lastRttMs = rttMs
       e.lastDirect = 'ack'
     }
     this.tellIfSuspected(p.target, out)

@@ -469,6 +469,33 @@ describe('local health and stalls', () => {
     expect(n.status('a')).toBe('alive')
     expect(n.localHealth).toBeGreaterThan(0)
   })
+  it('recovers quickly from a slow spell once its probes are answered in time, but not from slow answers', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    // Four stalls (a machine busy starting many processes): health 2 each, up to the cap.
+    let t = 0
+    for (let i = 0; i < 4; i++) {
+      t = n.nextDeadlineMs() + n.config.stallThresholdMs + 1
+      n.handle({ type: 'tick', nowMs: t })
+    }
+    expect(n.localHealth).toBe(8)
+    const ack = (p: { to: string; seq: number }, atMs: number) =>
+      n.handle({ type: 'receive', nowMs: atMs, from: p.to, msg: { type: 'ack', seq: p.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+
+    // An answer slower than the unscaled probe timeout (still inside the scaled one): down by one.
+    const slow = nextPing(n, t, t + 20 * n.config.probeIntervalMs)
+    ack(slow, slow.atMs + n.config.probeTimeoutMs + 1)
+    expect(n.localHealth).toBe(7)
+
+    // A timely answer halves it, and the next probe follows at the healthier period.
+    const quick = nextPing(n, slow.atMs + 1, slow.atMs + 20 * n.config.probeIntervalMs)
+    ack(quick, quick.atMs + 10)
+    expect(n.localHealth).toBe(3)
+    const next = nextPing(n, quick.atMs + 11, quick.atMs + 20 * n.config.probeIntervalMs)
+    expect(next.atMs - quick.atMs).toBeLessThanOrEqual(4 * n.config.probeIntervalMs)
+    ack(next, next.atMs + 10)
+    expect(n.localHealth).toBe(1)
+  })
 })
 
 describe('a member back from failure (restart)', () => {
