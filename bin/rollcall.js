@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the `rollcall` command. Runs the compiled dist/ when it is at least as new as
+// Entry point of the `rollcall` command. Runs the compiled dist/ (its one-file bundle when that is
+// as new; ROLLCALL_NO_BUNDLE=1 runs the separate modules) when it is at least as new as
 // every source file (npm install builds it), else the TypeScript sources through tsx, so a
 // checkout being edited never runs stale code. The check reads ~60 mtimes: well under 5 ms.
 import { existsSync, readdirSync, statSync } from 'node:fs'
@@ -19,6 +20,8 @@ if (process.argv[2] === 'agent') {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const built = join(root, 'dist', 'core', 'cli', 'main.js')
+// The same code bundled into one file (npm run build makes it): much quicker to load, smaller heap.
+const bundle = join(root, 'dist', 'core', 'cli', 'main.bundle.mjs')
 
 function newestSourceMs(dir) {
   let newest = 0
@@ -30,8 +33,9 @@ function newestSourceMs(dir) {
   return newest
 }
 
-if (process.env.ROLLCALL_FROM_SOURCE !== '1' && existsSync(built) && statSync(built).mtimeMs >= newestSourceMs(join(root, 'core'))) {
-  await import(built)
+const fresh = (file) => existsSync(file) && statSync(file).mtimeMs >= newestSourceMs(join(root, 'core'))
+if (process.env.ROLLCALL_FROM_SOURCE !== '1' && fresh(built)) {
+  await import(process.env.ROLLCALL_NO_BUNDLE !== '1' && existsSync(bundle) && statSync(bundle).mtimeMs >= statSync(built).mtimeMs ? bundle : built)
 } else {
   const { register } = await import('tsx/esm/api')
   register()

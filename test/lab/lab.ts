@@ -57,9 +57,12 @@ function newestTsMs(dir: string): number {
  */
 function ensureBuilt(log?: (line: string) => void): void {
   const built = path.join(REPO, 'dist', 'core', 'cli', 'main.js')
-  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newestTsMs(path.join(REPO, 'core'))) return
+  const bundle = path.join(REPO, 'dist', 'core', 'cli', 'main.bundle.mjs')
+  const newestMs = newestTsMs(path.join(REPO, 'core'))
+  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newestMs && fs.existsSync(bundle) && fs.statSync(bundle).mtimeMs >= fs.statSync(built).mtimeMs) return
   ;(log ?? console.log)('lab: dist/ is older than core/, building it first (npm run build)')
   execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(REPO, 'tsconfig.build.json')], { stdio: 'inherit' })
+  execFileSync(process.execPath, [path.join(REPO, 'build', 'bundle-agent.mjs')], { stdio: 'inherit' })
 }
 const LAB_AGENT = path.resolve(import.meta.dirname, 'agent-main.ts')
 const ROLLCALL_PORT = 4001
