@@ -1,8 +1,8 @@
 // Bundles the compiled CLI (dist/core/cli/main.js, from tsc) and every npm package it loads into one
 // file, dist/core/cli/main.bundle.mjs, with esbuild (installed with vite). bin/rollcall.js runs the
 // bundle when it is fresh. One file instead of ~650 modules, without comments and unused exports:
-// measured, one agent on loopback, libp2p load and identity 248–306 → 30–32 ms, RSS 77–80 →
-// 64–66 MiB, JS heap 16.5 → 10.3 MiB (V8 keeps every module's source text and module records).
+// measured, one agent on loopback, libp2p load and identity 248–306 → 26–27 ms, RSS 77–80 →
+// 64 MiB, JS heap 16.5 → 10.9 MiB (V8 keeps every module's source text and module records).
 // Identifiers are kept, so stack traces in logs stay readable.
 import { build } from 'esbuild'
 import path from 'node:path'
