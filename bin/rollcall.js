@@ -33,9 +33,10 @@ function newestSourceMs(dir) {
   return newest
 }
 
-const fresh = (file) => existsSync(file) && statSync(file).mtimeMs >= newestSourceMs(join(root, 'core'))
-if (process.env.ROLLCALL_FROM_SOURCE !== '1' && fresh(built)) {
-  await import(process.env.ROLLCALL_NO_BUNDLE !== '1' && existsSync(bundle) && statSync(bundle).mtimeMs >= statSync(built).mtimeMs ? bundle : built)
+const atLeastAsNew = (file, thanMs) => existsSync(file) && statSync(file).mtimeMs >= thanMs
+if (process.env.ROLLCALL_FROM_SOURCE !== '1' && atLeastAsNew(built, newestSourceMs(join(root, 'core')))) {
+  const useBundle = process.env.ROLLCALL_NO_BUNDLE !== '1' && atLeastAsNew(bundle, statSync(built).mtimeMs)
+  await import(useBundle ? bundle : built)
 } else {
   const { register } = await import('tsx/esm/api')
   register()

@@ -3,6 +3,7 @@
 //   electron/preload.ts → dist/electron/preload.cjs (CommonJS: a sandboxed preload cannot load modules)
 import { build } from 'esbuild'
 import path from 'node:path'
+import { esmRequireBanner } from './esm-require.mjs'
 
 const root = path.resolve(import.meta.dirname, '..')
 const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning', absWorkingDir: root }
@@ -13,7 +14,7 @@ await build({
   outfile: 'dist/electron/main.js',
   format: 'esm',
   packages: 'external',
-  banner: { js: "import { createRequire as __rcCreateRequire } from 'node:module'; const require = __rcCreateRequire(import.meta.url);" },
+  banner: esmRequireBanner,
 })
 await build({ ...common, entryPoints: ['electron/preload.ts'], outfile: 'dist/electron/preload.cjs', format: 'cjs', external: ['electron'] })
 console.log('built dist/electron/main.js and dist/electron/preload.cjs')

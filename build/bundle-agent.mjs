@@ -6,6 +6,7 @@
 // Identifiers are kept, so stack traces in logs stay readable.
 import { build } from 'esbuild'
 import path from 'node:path'
+import { esmRequireBanner } from './esm-require.mjs'
 
 const root = path.resolve(import.meta.dirname, '..')
 await build({
@@ -20,7 +21,6 @@ await build({
   minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
-  // Bundled CommonJS packages call require(); give the ES module one.
-  banner: { js: "import { createRequire as __rcCreateRequire } from 'node:module'; const require = __rcCreateRequire(import.meta.url);" },
+  banner: esmRequireBanner,
 })
 console.log('built dist/core/cli/main.bundle.mjs')
