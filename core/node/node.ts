@@ -554,7 +554,10 @@ export class RollcallNode {
     this.timer = setTimeout(() => {
       this.timer = undefined
       this.timerAtMs = Infinity
-      this.input({ type: 'tick', nowMs: 0 })
+      // Node runs due timers before it reads the sockets. After a slow spell (a loaded machine)
+      // the ack that answers a probe can be waiting in a socket when the probe's deadline fires:
+      // let the I/O phase deliver it first (setImmediate runs right after that phase).
+      setImmediate(() => this.input({ type: 'tick', nowMs: 0 }))
     }, delay)
     this.timer.unref?.()
   }

