@@ -390,6 +390,10 @@ export class SwimInstance {
       }
       this.raiseHealth(2)
       out.push({ type: 'log', level: 'warn', msg: 'local stall detected: deferring verdicts', data: { stallMs: Math.round(lateMs), health: this.health } })
+      // Others may have suspected us, or declared us failed, meanwhile: ask one member at once
+      // (digests first) instead of waiting for our next probe or sync, so we refute in one round
+      // trip.
+      this.periodicSync(out)
     }
   }
 

@@ -469,6 +469,23 @@ describe('local health and stalls', () => {
     expect(n.status('a')).toBe('alive')
     expect(n.localHealth).toBeGreaterThan(0)
   })
+
+  it('asks a member what it missed as soon as it wakes from a stall, and refutes a failed verdict from the answer', () => {
+    // Periodic syncs far apart (≥ 45 s), so none is due when we wake from a stall of ~2 s.
+    const n = makeNode('me', { syncIntervalMs: 60_000 }, 3)
+    joinWith(n, PEERS)
+    const wake = n.nextDeadlineMs() + n.config.stallThresholdMs + 100
+    const ds = n.handle({ type: 'tick', nowMs: wake })
+    const [sync] = sends(ds, 'sync')
+    expect(sync).toBeDefined()
+    expect(PEERS).toContain(sync.to)
+    // The member answers with its state, in which we were declared failed while frozen.
+    const failedMe = { id: 'me', incarnation: 3, status: 'failed' as const, evidence: { rule: 'suspicion-timeout' as const, observer: sync.to, atMs: 0 } }
+    const reply = n.handle({ type: 'receive', nowMs: wake + 5, from: sync.to, msg: { type: 'sync', digest: 'other', reply: false, records: [failedMe, ...PEERS.map((p) => aliveRecord(p))] } })
+    expect(n.selfIncarnation).toBe(4)
+    expect(broadcasts(reply).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'me', incarnation: 4, status: 'alive' }))
+  })
+
   it('gives the helpers their whole indirect window when it wakes late, past both probe deadlines', () => {
     const n = makeNode('me', { indirectChecks: 2 })
     joinWith(n, PEERS)
