@@ -1232,6 +1232,10 @@ export class SwimInstance {
     out.push({ type: 'persist-incarnation', incarnation: this.incarnation })
     this.putSelf('alive', out, { rule: 'refuted', observer: this.id, source: from, atMs: this.now })
     out.push({ type: 'broadcast', msg: { type: 'update', records: [this.table.get(this.id)!.rec] } })
+    // Declared failed: every member that held us so has hung up on us, so our broadcast may reach
+    // no one (we are in nobody's mesh). Hand the new life to the member that told us, as a join:
+    // like a restart, it then tells everyone over its own mesh (onSync).
+    if (rec.status === 'failed' && from !== this.id && this.table.has(from)) this.sendSync(from, true, true, out)
   }
 
   // -------------------------------------------------------------------------------------------

@@ -484,6 +484,11 @@ describe('local health and stalls', () => {
     const reply = n.handle({ type: 'receive', nowMs: wake + 5, from: sync.to, msg: { type: 'sync', digest: 'other', reply: false, records: [failedMe, ...PEERS.map((p) => aliveRecord(p))] } })
     expect(n.selfIncarnation).toBe(4)
     expect(broadcasts(reply).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'me', incarnation: 4, status: 'alive' }))
+    // Everyone that held us failed has hung up on us, so the broadcast may reach no one: the new
+    // life also goes to the member that told us, as a join sync, for it to spread (see the restart tests).
+    const join = sends(reply, 'sync').find((d) => d.to === sync.to)
+    expect(join?.msg).toMatchObject({ join: true })
+    expect((join!.msg as Extract<Message, { type: 'sync' }>).records).toContainEqual(expect.objectContaining({ id: 'me', incarnation: 4, status: 'alive' }))
   })
 
   it('gives the helpers their whole indirect window when it wakes late, past both probe deadlines', () => {
