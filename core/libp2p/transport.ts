@@ -53,6 +53,8 @@ export interface TransportStats {
   streamErrors: number
   /** Outbound probe channels opened (one per peer while it stays up; see PROBE_CHANNEL_IDLE_MS). */
   probeChannelsOpened: number
+  /** Connections found dead when a stream was opened on them, and replaced by a fresh dial. */
+  redials: number
   /** Discovery packets, when mDNS is on. */
   mdns?: MdnsStats
 }
@@ -271,7 +273,7 @@ class Libp2pTransport implements Transport {
   private readonly replies = new Map<string, (ack: Message) => void>()
   /** Our outbound probe channel per peer: open, or being opened (every caller awaits the same dial). */
   private readonly channels = new Map<string, { stream?: Stream; opening?: Promise<Stream> }>()
-  private readonly counters: TransportStats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, rejected: 0, streamErrors: 0, probeChannelsOpened: 0 }
+  private readonly counters: TransportStats = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, rejected: 0, streamErrors: 0, probeChannelsOpened: 0, redials: 0 }
   private started = false
   private stopped = false
   /** Peers reported as connected (they speak our group's protocols). Bounded by open connections. */
@@ -530,12 +532,23 @@ class Libp2pTransport implements Transport {
    * The send still fails at its own deadline; a refused or unreachable dial fails it at once.
    */
   private async openStream(peerId: PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
-    let conn = this.node.getConnections(peerId).find((c) => c.status === 'open')
-    if (conn === undefined) {
-      const dial = this.node.dial(peerId, { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) })
-      dial.catch(() => undefined) // reported through the race below, or by the next send
-      conn = await untilAborted(dial, signal)
+    const existing = this.node.getConnections(peerId).find((c) => c.status === 'open')
+    if (existing !== undefined) {
+      try {
+        return await existing.newStream(protocol, { signal })
+      } catch (err) {
+        // A connection the peer closed while we could not read it (we were stalled or frozen, and
+        // it declared us failed and hung up) still looks open until its close is read: replace
+        // it once with a fresh dial. Measured after a SIGSTOP/SIGCONT in the lab, the first sends
+        // all failed this way and the node waited for its next probes to reconnect.
+        if (signal.aborted || this.stopped) throw err
+        existing.abort(err instanceof Error ? err : new Error('stream open failed'))
+        this.counters.redials++
+      }
     }
+    const dial = this.node.dial(peerId, { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS), force: existing !== undefined })
+    dial.catch(() => undefined) // reported through the race below, or by the next send
+    const conn = await untilAborted(dial, signal)
     return conn.newStream(protocol, { signal })
   }
 

@@ -125,6 +125,27 @@ describe('send', () => {
     expect(a.rec.sendFailed).toEqual([])
   })
 
+  it('replaces a connection found dead when a stream is opened on it with one fresh dial', async () => {
+    const a = await fleet.node()
+    const b = await fleet.node()
+    actAsMember(a, [a, b])
+    actAsMember(b, [a, b])
+    a.t.send(b.t.peerId, ping(1))
+    await waitFor('ack 1 at a', () => a.rec.messages.some((m) => m.msg.type === 'ack' && m.msg.seq === 1))
+    // After a freeze, a connection the peer has closed still reads as open until its close is
+    // processed, and opening a stream on it fails. Make the next stream open on it fail that way.
+    const libp2p = (a.t as unknown as { node: { getConnections: (p?: unknown) => { remotePeer: { toString(): string }; newStream: (...args: unknown[]) => Promise<unknown> }[] } }).node
+    const stale = libp2p.getConnections().find((c) => c.remotePeer.toString() === b.t.peerId)!
+    stale.newStream = async () => {
+      throw new Error('The connection muxer is "closed" and not "open"')
+    }
+    const sync: Message = { type: 'sync', digest: 'd1', reply: false, records: [alive(a.t.peerId)], tombstones: [] }
+    a.t.send(b.t.peerId, sync)
+    await waitFor('sync at b', () => got(b, 'sync'))
+    expect(a.rec.sendFailed).toEqual([])
+    expect(a.t.stats().redials).toBe(1)
+  })
+
   it('relays an indirect probe through a third node (ping-req → ping → ack → indirect-ack)', async () => {
     const [a, b, c] = [await fleet.node(), await fleet.node(), await fleet.node()]
     for (const n of [a, b, c]) actAsMember(n, [a, b, c])
