@@ -137,13 +137,23 @@ describe('send', () => {
     const libp2p = (a.t as unknown as { node: { getConnections: (p?: unknown) => { remotePeer: { toString(): string }; newStream: (...args: unknown[]) => Promise<unknown> }[] } }).node
     const stale = libp2p.getConnections().find((c) => c.remotePeer.toString() === b.t.peerId)!
     stale.newStream = async () => {
-      throw new Error('The connection muxer is "closed" and not "open"')
+      throw Object.assign(new Error('The connection muxer is "closed" and not "open"'), { name: 'ConnectionClosedError' })
     }
     const sync: Message = { type: 'sync', digest: 'd1', reply: false, records: [alive(a.t.peerId)], tombstones: [] }
     a.t.send(b.t.peerId, sync)
     await waitFor('sync at b', () => got(b, 'sync'))
     expect(a.rec.sendFailed).toEqual([])
     expect(a.t.stats().redials).toBe(1)
+
+    // A peer that refuses the protocol keeps its connection: the send fails as before.
+    const live = libp2p.getConnections().find((c) => c.remotePeer.toString() === b.t.peerId)!
+    live.newStream = async () => {
+      throw Object.assign(new Error('protocol selection failed'), { name: 'UnsupportedProtocolError' })
+    }
+    a.t.send(b.t.peerId, sync)
+    await waitFor('the send reported failed', () => a.rec.sendFailed.length === 1)
+    expect(a.t.stats().redials).toBe(1)
+    expect((live as unknown as { status: string }).status).toBe('open')
   })
 
   it('relays an indirect probe through a third node (ping-req → ping → ack → indirect-ack)', async () => {
