@@ -539,10 +539,9 @@ class Libp2pTransport implements Transport {
       } catch (err) {
         // A connection the peer closed while we could not read it (we were stalled or frozen, and
         // it declared us failed and hung up) still looks open until its close is read: replace
-        // it once with a fresh dial. Measured after a SIGSTOP/SIGCONT in the lab, the first sends
-        // all failed this way and the node waited for its next probes to reconnect.
-        // Only a connection shown dead: a peer that refuses the protocol (not a member, or a
-        // stream cap) must keep its connection, and the failure is reported as before.
+        // it once with a fresh dial (after a SIGSTOP/SIGCONT in the lab the first sends all failed
+        // this way). Only a connection shown dead, though: a peer that refuses the protocol (not a
+        // member, a stream cap) keeps its connection, and the send fails as before.
         const dead = existing.status !== 'open' || (err as Error)?.name === 'ConnectionClosedError'
         if (!dead || signal.aborted || this.stopped) throw err
         existing.abort(err instanceof Error ? err : new Error('stream open failed'))
