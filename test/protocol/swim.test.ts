@@ -492,12 +492,15 @@ describe('local health and stalls', () => {
   })
 
   it('gives the helpers their whole indirect window when it wakes late, past both probe deadlines', () => {
-    const n = makeNode('me', { indirectChecks: 2 })
-    joinWith(n, PEERS)
-    const p = nextPing(n, 0)
     // Late by 800 ms (a loaded machine, below the stall threshold): the direct deadline and the
     // period end have both passed by the time our first tick runs.
-    const wake = p.atMs + n.config.probeIntervalMs + 800
+    const probingLate = () => {
+      const node = makeNode('me', { indirectChecks: 2 })
+      joinWith(node, PEERS)
+      const ping = nextPing(node, 0)
+      return { node, ping, wakeMs: ping.atMs + node.config.probeIntervalMs + 800 }
+    }
+    const { node: n, ping: p, wakeMs: wake } = probingLate()
     expect(wake - n.nextDeadlineMs()).toBeLessThan(n.config.stallThresholdMs)
     const ds = n.handle({ type: 'tick', nowMs: wake })
     const reqs = sends(ds, 'ping-req')
@@ -511,10 +514,7 @@ describe('local health and stalls', () => {
     expect(n.status(p.to)).toBe('alive')
 
     // Without an answer the suspicion still comes, at the end of the window, not at the wake.
-    const m = makeNode('me', { indirectChecks: 2 })
-    joinWith(m, PEERS)
-    const q = nextPing(m, 0)
-    const wake2 = q.atMs + m.config.probeIntervalMs + 800
+    const { node: m, ping: q, wakeMs: wake2 } = probingLate()
     expect(events(m.handle({ type: 'tick', nowMs: wake2 }), 'member:suspected')).toHaveLength(0)
     expect(events(runUntil(m, wake2 + indirectMs - 1), 'member:suspected')).toHaveLength(0)
     expect(events(runUntil(m, wake2 + indirectMs), 'member:suspected').map((e) => e.id)).toEqual([q.to])
