@@ -1037,12 +1037,14 @@ export class SwimInstance {
   private onSync(from: MemberId, msg: SyncMessage, out: Decision[]): void {
     if (this.state === 'leaving') return
     const hadState = msg.records !== undefined
-    const before = msg.join ? this.table.get(from)?.rec.status : undefined
+    const before = this.table.get(from)?.rec.status
     if (msg.records) for (const rec of msg.records) this.applyRecord(rec, from, 'sync', out)
     if (msg.tombstones) for (const t of msg.tombstones) this.applyTombstone(t, from, out)
-    // A member we held down is back (a restart): tell everyone its new life now, over the broadcast
-    // mesh it is not part of yet, instead of each member finding it by discovery and syncing
-    // (a connection and handshake each, all at once, on a process that has only just started).
+    // A member we held down tells us itself that it is back (a restart's join, or its first sync
+    // after a freeze): tell everyone its new life now, over the broadcast mesh it is not part of
+    // (every member that held it failed has hung up on it, so its own broadcast reached no one),
+    // instead of each member finding it by discovery or anti-entropy (a sync each, about one a
+    // second: a frozen member of 10 was seen alive by all only 1.0–1.9 s after it woke).
     if (before === 'failed' || before === 'left' || before === 'suspect') {
       const rec = this.table.get(from)?.rec
       if (rec?.status === 'alive' && this.state === 'joined') out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })

@@ -581,6 +581,25 @@ describe('a member back from failure (restart)', () => {
     expect(broadcasts(again)).toEqual([])
   })
 
+  it('announces the new life of a failed member that syncs with it after a freeze (no join), but not news from a third member', () => {
+    // A member woken from a freeze refutes a suspicion that was waiting in its socket before it
+    // hears it was declared failed, so it hands nobody its new life as a join: its first sync
+    // after the stall (digest, then its state) is what tells us.
+    const { n, t } = holdsAFailed()
+    const digestOnly = n.handle({ type: 'receive', nowMs: t + 1, from: 'a', msg: { type: 'sync', digest: 'x', reply: true } })
+    expect(broadcasts(digestOnly)).toEqual([])
+    const ds = n.handle({ type: 'receive', nowMs: t + 2, from: 'a', msg: { type: 'sync', digest: 'x', reply: false, records: [aliveRecord('a', 2)] } })
+    expect(events(ds, 'member:recovered').map((e) => e.id)).toEqual(['a'])
+    expect(broadcasts(ds).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'a', status: 'alive', incarnation: 2 }))
+
+    // The same news relayed by another member is not announced again (the member's own sync, or
+    // the announcement by the member it joined through, reaches everyone).
+    const second = holdsAFailed()
+    const relayed = second.n.handle({ type: 'receive', nowMs: second.t + 1, from: 'b', msg: { type: 'sync', digest: 'x', reply: false, records: [aliveRecord('a', 2)] } })
+    expect(events(relayed, 'member:recovered').map((e) => e.id)).toEqual(['a'])
+    expect(broadcasts(relayed)).toEqual([])
+  })
+
   it('syncs with a failed member discovery found again only after a moment, and not at all once it is alive', () => {
     const { n, t } = holdsAFailed()
     const found = n.handle({ type: 'discovered', nowMs: t + 1, peer: 'a' })
