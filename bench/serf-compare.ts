@@ -409,12 +409,36 @@ async function main(): Promise<void> {
   const info = machine()
   progress(`machine: ${info.cpus} cores, ${info.memGiB} GiB, Node ${info.node}, ${info.os}, serf ${info.serf}; rollcall ${info.rollcallCommit}${info.coreModified ? ' + uncommitted core changes' : ''}`)
   progress(`plan: N=${flags.n.join(',')} modes=${modes.join(',')} reps=${flags.reps} systems=${flags.systems.join(',')} scenarios=${flags.scenarios.join(',')} soak=${flags.soakS}s idle=${flags.idleS}s settle=${flags.settleS ?? 'N'}s`)
+  // The JSON is written after every lab run (complete: false) and once more at the end, so an
+  // interrupted run of an hour or two keeps what it measured.
+  fs.mkdirSync(flags.out, { recursive: true })
+  const file = path.join(flags.out, `${new Date(t0Run).toISOString().replace(/[:.]/g, '-')}.json`)
+  const labRuns = modes.length * flags.n.length * flags.reps * flags.systems.length
+  let labRunsDone = 0
+  const save = (complete: boolean) => {
+    const tmp = `${file}.tmp`
+    fs.writeFileSync(tmp, JSON.stringify({ startedAt: new Date(t0Run).toISOString(), durationS: Math.round((Date.now() - t0Run) / 1000), complete, labRuns, labRunsDone, argv: process.argv.slice(2), flags, machine: info, rows: summarize(), results }, null, 2) + '\n')
+    fs.renameSync(tmp, file)
+  }
+  let finished = false
+  process.on('exit', () => {
+    if (!finished && labRunsDone > 0) process.stderr.write(`bench stopped early: ${labRunsDone} of ${labRuns} lab runs are saved in ${path.relative(process.cwd(), file)} (complete: false)\n`)
+  })
   for (const mode of modes) {
     for (const n of flags.n) {
       for (let rep = 0; rep < flags.reps; rep++) {
         // Alternate which system goes first, so neither always runs on a freshly idle machine.
         const order = rep % 2 === 0 ? flags.systems : [...flags.systems].reverse()
-        for (const system of order) await runLab(mode, n, system, rep)
+        for (const system of order) {
+          await runLab(mode, n, system, rep)
+          labRunsDone++
+          try {
+            save(false)
+          } catch (err) {
+            progress(`could not save results so far to ${file}: ${(err as Error).message}`)
+          }
+          if (labRunsDone === 1) progress(`results so far are saved after every lab run to ${path.relative(process.cwd(), file)}`)
+        }
       }
     }
   }
@@ -422,9 +446,8 @@ async function main(): Promise<void> {
   const text = table(rows)
   console.log(`\nRollcall (profile lan${flags.rollcallConfig ? ` + ${JSON.stringify(flags.rollcallConfig)}` : ''}) vs Serf ${info.serf ?? ''} (LAN), medians over reps; ${info.cpus} cores, Node ${info.node}, ${info.os}\n`)
   console.log(text)
-  fs.mkdirSync(flags.out, { recursive: true })
-  const file = path.join(flags.out, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  fs.writeFileSync(file, JSON.stringify({ startedAt: new Date(t0Run).toISOString(), durationS: Math.round((Date.now() - t0Run) / 1000), argv: process.argv.slice(2), flags, machine: info, rows, results }, null, 2) + '\n')
+  save(true)
+  finished = true
   console.log(`\nJSON: ${path.relative(process.cwd(), file)}  (${Math.round((Date.now() - t0Run) / 1000)} s)`)
 }
 
