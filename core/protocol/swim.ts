@@ -1044,8 +1044,10 @@ export class SwimInstance {
     // after a freeze): tell everyone its new life now, over the broadcast mesh it is not part of
     // (every member that held it failed has hung up on it, so its own broadcast reached no one),
     // instead of each member finding it by discovery or anti-entropy (a sync each, about one a
-    // second: a frozen member of 10 was seen alive by all only 1.0–1.9 s after it woke).
-    if (before === 'failed' || before === 'left' || before === 'suspect') {
+    // second: a frozen member of 10 was seen alive by all only 1.0–1.9 s after it woke). A member
+    // we only suspected still has its connections, and its own refutation reaches everyone: only
+    // its join (a restart) is announced, not every sync it makes (many, in a storm of suspicions).
+    if (before === 'failed' || before === 'left' || (msg.join && before === 'suspect')) {
       const rec = this.table.get(from)?.rec
       if (rec?.status === 'alive' && this.state === 'joined') out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
     }

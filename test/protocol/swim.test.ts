@@ -550,8 +550,8 @@ describe('local health and stalls', () => {
 })
 
 describe('a member back from failure (restart)', () => {
-  /** A joined node that holds `a` failed (its own refused probe, then the strong window). */
-  function holdsAFailed() {
+  /** A joined node that holds `a` failed (its own refused probe, then the strong window), or only suspect. */
+  function holdsAFailed(status: 'failed' | 'suspect' = 'failed') {
     const n = makeNode()
     joinWith(n, PEERS)
     let t = 0
@@ -563,11 +563,12 @@ describe('a member back from failure (restart)', () => {
         continue
       }
       n.handle({ type: 'send-failed', nowMs: t, to: 'a', msg: { type: 'ping', seq: p.seq, digest: '' }, reason: 'refused' })
+      if (status === 'suspect') break
       runUntil(n, t + n.config.strongSuspicionMs + 1)
       t += n.config.strongSuspicionMs + 1
       break
     }
-    expect(n.members().find((m) => m.id === 'a')?.status).toBe('failed')
+    expect(n.members().find((m) => m.id === 'a')?.status).toBe(status)
     return { n, t }
   }
 
@@ -581,7 +582,7 @@ describe('a member back from failure (restart)', () => {
     expect(broadcasts(again)).toEqual([])
   })
 
-  it('announces the new life of a failed member that syncs with it after a freeze (no join), but not news from a third member', () => {
+  it('announces the new life of a failed member that syncs with it after a freeze (no join), but not news from a third member, nor a suspect member\'s syncs', () => {
     // A member woken from a freeze refutes a suspicion that was waiting in its socket before it
     // hears it was declared failed, so it hands nobody its new life as a join: its first sync
     // after the stall (digest, then its state) is what tells us.
@@ -598,6 +599,16 @@ describe('a member back from failure (restart)', () => {
     const relayed = second.n.handle({ type: 'receive', nowMs: second.t + 1, from: 'b', msg: { type: 'sync', digest: 'x', reply: false, records: [aliveRecord('a', 2)] } })
     expect(events(relayed, 'member:recovered').map((e) => e.id)).toEqual(['a'])
     expect(broadcasts(relayed)).toEqual([])
+
+    // A member we only suspected kept its connections and broadcasts its own refutation: its syncs
+    // (many, in a storm of suspicions) are not announced again; its join (a restart) is.
+    const suspected = holdsAFailed('suspect')
+    const own = suspected.n.handle({ type: 'receive', nowMs: suspected.t + 1, from: 'a', msg: { type: 'sync', digest: 'x', reply: false, records: [aliveRecord('a', 2)] } })
+    expect(suspected.n.members().find((m) => m.id === 'a')?.status).toBe('alive')
+    expect(broadcasts(own)).toEqual([])
+    const restarted = holdsAFailed('suspect')
+    const joined = restarted.n.handle({ type: 'receive', nowMs: restarted.t + 1, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
+    expect(broadcasts(joined).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'a', status: 'alive', incarnation: 2 }))
   })
 
   it('syncs with a failed member discovery found again only after a moment, and not at all once it is alive', () => {
