@@ -12,6 +12,7 @@
 // --settle-s N (wait before the idle window; default N seconds, one probe round at full speed)
 // --rollcall-config '{"suspicionMult":3}' (an experiment: protocol overrides via test/lab/agent-main.ts)
 // --out bench/results
+// --table bench/results/<file>.json   print the table of a saved run (complete or stopped early); runs nothing
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -28,6 +29,7 @@ function parseFlags(argv: string[]) {
   const f = {
     n: [10, 20, 40], modes: ['loopback', 'ns'] as Mode[], reps: 3, scenarios: [...ALL_SCENARIOS] as Scenario[], systems: ['rollcall', 'serf'] as System[],
     soakS: 60, idleS: 30, stallS: 5, settleS: undefined as number | undefined, out: path.resolve(import.meta.dirname, 'results'), rollcallConfig: undefined as Record<string, number> | undefined, keep: false,
+    table: undefined as string | undefined,
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -50,6 +52,7 @@ function parseFlags(argv: string[]) {
       case '--out': f.out = path.resolve(v()); break
       case '--rollcall-config': f.rollcallConfig = JSON.parse(v()); break
       case '--keep': f.keep = true; break
+      case '--table': f.table = path.resolve(v()); break
       case '-h': case '--help': usage()
       default: usage(`unknown flag ${a}`)
     }
@@ -396,7 +399,37 @@ function table(rows: Row[]): string {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Largest results file --table reads (a full run is ~2 MB). */
+const MAX_RESULTS_FILE_BYTES = 64 * 1024 * 1024
+
+/** `--table FILE`: the table of a saved run, from its rows; a clear error for anything else. */
+function printSavedTable(file: string): void {
+  let size: number
+  try {
+    size = fs.statSync(file).size
+  } catch (err) {
+    usage(`--table: cannot read ${file}: ${(err as Error).message}`)
+  }
+  if (size > MAX_RESULTS_FILE_BYTES) usage(`--table: ${file} is ${size} bytes, more than a results file (${MAX_RESULTS_FILE_BYTES})`)
+  let saved: { rows?: unknown; complete?: unknown; labRuns?: unknown; labRunsDone?: unknown; startedAt?: unknown; durationS?: unknown; machine?: { rollcallCommit?: unknown } }
+  try {
+    saved = JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (err) {
+    usage(`--table: ${file} is not JSON: ${(err as Error).message}`)
+  }
+  const isRow = (r: unknown): r is Row => {
+    const x = r as Row
+    return typeof x === 'object' && x !== null && typeof x.mode === 'string' && typeof x.n === 'number' && typeof x.metric === 'string' &&
+      (x.rollcall === null || typeof x.rollcall === 'number') && (x.serf === null || typeof x.serf === 'number') && (x.ratio === null || typeof x.ratio === 'number')
+  }
+  if (typeof saved !== 'object' || saved === null || !Array.isArray(saved.rows) || !saved.rows.every(isRow)) usage(`--table: ${file} is not a bench results file (no valid "rows")`)
+  const done = saved.complete === false ? `stopped early: ${String(saved.labRunsDone)} of ${String(saved.labRuns)} lab runs` : 'complete'
+  console.log(`${path.relative(process.cwd(), file)}: started ${String(saved.startedAt)}, ${String(saved.durationS)} s, Rollcall ${String(saved.machine?.rollcallCommit)}, ${done}\n`)
+  console.log(table(saved.rows))
+}
+
 async function main(): Promise<void> {
+  if (flags.table !== undefined) return printSavedTable(flags.table)
   ensureSerf()
   let modes = flags.modes
   if (modes.includes('ns')) {
