@@ -448,9 +448,9 @@ async function main(): Promise<void> {
   const file = path.join(flags.out, `${new Date(t0Run).toISOString().replace(/[:.]/g, '-')}.json`)
   const labRuns = modes.length * flags.n.length * flags.reps * flags.systems.length
   let labRunsDone = 0
-  const save = (complete: boolean) => {
+  const save = (complete: boolean, rows: Row[] = summarize()) => {
     const tmp = `${file}.tmp`
-    fs.writeFileSync(tmp, JSON.stringify({ startedAt: new Date(t0Run).toISOString(), durationS: Math.round((Date.now() - t0Run) / 1000), complete, labRuns, labRunsDone, argv: process.argv.slice(2), flags, machine: info, rows: summarize(), results }, null, 2) + '\n')
+    fs.writeFileSync(tmp, JSON.stringify({ startedAt: new Date(t0Run).toISOString(), durationS: Math.round((Date.now() - t0Run) / 1000), complete, labRuns, labRunsDone, argv: process.argv.slice(2), flags, machine: info, rows, results }, null, 2) + '\n')
     fs.renameSync(tmp, file)
   }
   let finished = false
@@ -479,7 +479,7 @@ async function main(): Promise<void> {
   const text = table(rows)
   console.log(`\nRollcall (profile lan${flags.rollcallConfig ? ` + ${JSON.stringify(flags.rollcallConfig)}` : ''}) vs Serf ${info.serf ?? ''} (LAN), medians over reps; ${info.cpus} cores, Node ${info.node}, ${info.os}\n`)
   console.log(text)
-  save(true)
+  save(true, rows)
   finished = true
   console.log(`\nJSON: ${path.relative(process.cwd(), file)}  (${Math.round((Date.now() - t0Run) / 1000)} s)`)
 }

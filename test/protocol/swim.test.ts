@@ -551,7 +551,7 @@ describe('local health and stalls', () => {
 
 describe('a member back from failure (restart)', () => {
   /** A joined node that holds `a` failed (its own refused probe, then the strong window), or only suspect. */
-  function holdsAFailed(status: 'failed' | 'suspect' = 'failed') {
+  function holdsA(status: 'failed' | 'suspect' = 'failed') {
     const n = makeNode()
     joinWith(n, PEERS)
     let t = 0
@@ -573,7 +573,7 @@ describe('a member back from failure (restart)', () => {
   }
 
   it('announces the new life of a member that joins through it, so others need not sync with it', () => {
-    const { n, t } = holdsAFailed()
+    const { n, t } = holdsA()
     const ds = n.handle({ type: 'receive', nowMs: t + 1, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
     expect(events(ds, 'member:recovered').map((e) => e.id)).toEqual(['a'])
     expect(broadcasts(ds).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'a', status: 'alive', incarnation: 2 }))
@@ -586,7 +586,7 @@ describe('a member back from failure (restart)', () => {
     // A member woken from a freeze refutes a suspicion that was waiting in its socket before it
     // hears it was declared failed, so it hands nobody its new life as a join: its first sync
     // after the stall (digest, then its state) is what tells us.
-    const { n, t } = holdsAFailed()
+    const { n, t } = holdsA()
     const digestOnly = n.handle({ type: 'receive', nowMs: t + 1, from: 'a', msg: { type: 'sync', digest: 'x', reply: true } })
     expect(broadcasts(digestOnly)).toEqual([])
     const ds = n.handle({ type: 'receive', nowMs: t + 2, from: 'a', msg: { type: 'sync', digest: 'x', reply: false, records: [aliveRecord('a', 2)] } })
@@ -595,30 +595,30 @@ describe('a member back from failure (restart)', () => {
 
     // The same news relayed by another member is not announced again (the member's own sync, or
     // the announcement by the member it joined through, reaches everyone).
-    const second = holdsAFailed()
+    const second = holdsA()
     const relayed = second.n.handle({ type: 'receive', nowMs: second.t + 1, from: 'b', msg: { type: 'sync', digest: 'x', reply: false, records: [aliveRecord('a', 2)] } })
     expect(events(relayed, 'member:recovered').map((e) => e.id)).toEqual(['a'])
     expect(broadcasts(relayed)).toEqual([])
 
     // A member we only suspected kept its connections and broadcasts its own refutation: its syncs
     // (many, in a storm of suspicions) are not announced again; its join (a restart) is.
-    const suspected = holdsAFailed('suspect')
+    const suspected = holdsA('suspect')
     const own = suspected.n.handle({ type: 'receive', nowMs: suspected.t + 1, from: 'a', msg: { type: 'sync', digest: 'x', reply: false, records: [aliveRecord('a', 2)] } })
     expect(suspected.n.members().find((m) => m.id === 'a')?.status).toBe('alive')
     expect(broadcasts(own)).toEqual([])
-    const restarted = holdsAFailed('suspect')
+    const restarted = holdsA('suspect')
     const joined = restarted.n.handle({ type: 'receive', nowMs: restarted.t + 1, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
     expect(broadcasts(joined).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'a', status: 'alive', incarnation: 2 }))
   })
 
   it('syncs with a failed member discovery found again only after a moment, and not at all once it is alive', () => {
-    const { n, t } = holdsAFailed()
+    const { n, t } = holdsA()
     const found = n.handle({ type: 'discovered', nowMs: t + 1, peer: 'a' })
     expect(sends(found, 'sync')).toEqual([])
     const later = runUntil(n, t + 1 + n.config.probeIntervalMs)
     expect(sends(later, 'sync').map((s) => s.to)).toContain('a')
 
-    const second = holdsAFailed()
+    const second = holdsA()
     second.n.handle({ type: 'discovered', nowMs: second.t + 1, peer: 'a' })
     second.n.handle({ type: 'receive', nowMs: second.t + 2, from: 'b', msg: { type: 'update', records: [aliveRecord('a', 2)] } })
     const after = runUntil(second.n, second.t + 1 + second.n.config.probeIntervalMs)
