@@ -10,7 +10,7 @@ import { generateKey } from '@libp2p/pnet'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
 import type { Stream } from '@libp2p/interface'
-import { classifyDialError, createLibp2pTransport, untilAborted, groupProtocols, TransportConfigError, MAX_INBOUND_STREAMS_PER_PEER } from '../../core/libp2p/transport.js'
+import { classifyDialError, createLibp2pTransport, fastMessageId, untilAborted, groupProtocols, TransportConfigError, MAX_INBOUND_STREAMS_PER_PEER } from '../../core/libp2p/transport.js'
 import { MdnsInterfaceError } from '../../core/libp2p/mdns.js'
 import { encodeMessage, MAX_PROBE_MESSAGE_BYTES } from '../../core/protocol/wire.js'
 import type { MemberRecord, Message } from '../../core/protocol/types.js'
@@ -347,6 +347,69 @@ describe('broadcast', () => {
     expect(a.rec.rejected[1].reason).toMatch(/ping message is not allowed on the update topic/)
     await sleep(200)
     expect(a.rec.messages).toHaveLength(2)
+  })
+})
+
+describe('duplicate copies of a broadcast', () => {
+  it('fastMessageId keys a message by author and sequence number only', () => {
+    const from = Uint8Array.from([0, 36, 8, 1, 18, 32, 7, 7])
+    const key = fastMessageId({ from, seqno: Uint8Array.from([0, 0, 0, 1]) })
+    // the same author and number in another buffer (a copy from another mesh peer): the same key
+    const copy = new Uint8Array(16)
+    copy.set(from, 4)
+    expect(fastMessageId({ from: copy.subarray(4, 4 + from.length), seqno: Uint8Array.from([0, 0, 0, 1]) })).toBe(key)
+    expect(fastMessageId({ from, seqno: Uint8Array.from([0, 0, 0, 2]) })).not.toBe(key)
+    expect(fastMessageId({ from: Uint8Array.from([0, 36, 8, 1, 18, 32, 7, 8]), seqno: Uint8Array.from([0, 0, 0, 1]) })).not.toBe(key)
+    // no author or number: an unsigned message, which StrictSign rejects; never a cached key
+    expect(fastMessageId({ seqno: Uint8Array.from([1]) })).toBe('')
+    expect(fastMessageId({ from })).toBe('')
+  })
+
+  it('a tampered copy sent first does not shadow the genuine message; later copies are dropped, new messages pass', async () => {
+    const a = await fleet.node()
+    const raw = await fleet.raw()
+    const rawId = raw.peerId.toString()
+    raw.services.pubsub.subscribe(P.topic)
+    await raw.dial(multiaddr(a.t.addrs()[0]))
+    await waitFor('mutual subscription', () => a.rec.discovered.includes(rawId) && raw.services.pubsub.getSubscribers(P.topic).some((p) => p.toString() === a.t.peerId))
+
+    // Hold back what raw publishes, to send copies of it by hand.
+    type RpcMessage = { from?: Uint8Array; seqno?: Uint8Array; data?: Uint8Array; topic: string; signature?: Uint8Array }
+    const ps = raw.services.pubsub as unknown as { sendRpc(id: string, rpc: { subscriptions: unknown[]; messages: RpcMessage[] }): boolean }
+    const send = ps.sendRpc.bind(ps)
+    const held: RpcMessage[] = []
+    ps.sendRpc = (id, rpc) => {
+      if (rpc.messages?.length) {
+        held.push(...rpc.messages)
+        return true
+      }
+      return send(id, rpc)
+    }
+    const publish = async (msg: Message): Promise<RpcMessage> => {
+      const before = held.length
+      await raw.services.pubsub.publish(P.topic, encodeMessage(msg))
+      await waitFor('message held back', () => held.length > before)
+      return held[held.length - 1]
+    }
+    const sendCopy = (m: RpcMessage) => send(a.t.peerId, { subscriptions: [], messages: [m] })
+
+    const genuine = await publish({ type: 'update', records: [alive(rawId)] })
+    // Same author and sequence number, another payload: the signature no longer matches.
+    sendCopy({ ...genuine, data: encodeMessage({ type: 'update', records: [{ ...alive(rawId), incarnation: 99 }] }) })
+    await sleep(300)
+    expect(a.rec.messages).toHaveLength(0)
+
+    sendCopy(genuine)
+    await waitFor('genuine message delivered after the tampered copy', () => a.rec.messages.length === 1)
+    expect(a.rec.messages[0].msg).toEqual({ type: 'update', records: [alive(rawId)] })
+    sendCopy(genuine)
+    sendCopy(genuine)
+    const next = await publish({ type: 'update', records: [{ ...alive(rawId), incarnation: 2 }] })
+    sendCopy(next)
+    await waitFor('the next message delivered', () => a.rec.messages.length >= 2)
+    await sleep(200)
+    expect(a.rec.messages).toHaveLength(2)
+    expect(a.rec.messages[1].msg).toEqual({ type: 'update', records: [{ ...alive(rawId), incarnation: 2 }] })
   })
 })
 
