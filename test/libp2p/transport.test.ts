@@ -304,6 +304,17 @@ describe('inbound validation', () => {
   })
 })
 
+/** A Rollcall node and a bare gossipsub peer subscribed to its topic, connected to it. */
+async function nodeAndRawSubscriber() {
+  const a = await fleet.node()
+  const raw = await fleet.raw()
+  const rawId = raw.peerId.toString()
+  raw.services.pubsub.subscribe(P.topic)
+  await raw.dial(multiaddr(a.t.addrs()[0]))
+  await waitFor('mutual subscription', () => a.rec.discovered.includes(rawId) && raw.services.pubsub.getSubscribers(P.topic).some((p) => p.toString() === a.t.peerId))
+  return { a, raw, rawId }
+}
+
 describe('broadcast', () => {
   it('reaches 3 peers through gossipsub, including over a relay hop', async () => {
     const a = await fleet.node()
@@ -323,12 +334,7 @@ describe('broadcast', () => {
   })
 
   it('drops a forged update (alive record for another id without sig) in the topic validator', async () => {
-    const a = await fleet.node()
-    const raw = await fleet.raw()
-    const rawId = raw.peerId.toString()
-    raw.services.pubsub.subscribe(P.topic)
-    await raw.dial(multiaddr(a.t.addrs()[0]))
-    await waitFor('mutual subscription', () => a.rec.discovered.includes(rawId) && raw.services.pubsub.getSubscribers(P.topic).some((p) => p.toString() === a.t.peerId))
+    const { a, raw, rawId } = await nodeAndRawSubscriber()
 
     const victim = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     // own alive record: accepted; someone else's record with a sig: forwarded to the protocol to verify
@@ -366,12 +372,7 @@ describe('duplicate copies of a broadcast', () => {
   })
 
   it('a tampered copy sent first does not shadow the genuine message; later copies are dropped, new messages pass', async () => {
-    const a = await fleet.node()
-    const raw = await fleet.raw()
-    const rawId = raw.peerId.toString()
-    raw.services.pubsub.subscribe(P.topic)
-    await raw.dial(multiaddr(a.t.addrs()[0]))
-    await waitFor('mutual subscription', () => a.rec.discovered.includes(rawId) && raw.services.pubsub.getSubscribers(P.topic).some((p) => p.toString() === a.t.peerId))
+    const { a, raw, rawId } = await nodeAndRawSubscriber()
 
     // Hold back what raw publishes, to send copies of it by hand.
     type RpcMessage = { from?: Uint8Array; seqno?: Uint8Array; data?: Uint8Array; topic: string; signature?: Uint8Array }
