@@ -275,9 +275,10 @@ export async function createLibp2pTransport(options: TransportOptions, handlers:
  * would drop after verifying. Without it every copy (each member receives most messages from
  * several mesh peers) had its Ed25519 signature checked before being found a duplicate. CPU
  * profiles of 4 of 40 agents forming on one 2-core machine: gossipsub's signature checks took 9.1 %
- * of the sampled time, 3.1 % with this key. A forged copy is still
- * verified (it carries another author or sequence number) or dropped unread as a duplicate; the
- * key is cached only after the first copy passed verification.
+ * of the sampled time, 3.1 % with this key. A forged copy is still verified (it carries another
+ * author or sequence number) or dropped unread as a duplicate of a message already verified: the
+ * key is cached only after a copy passed verification. The cache expires with gossipsub's seen
+ * cache (seenTTL), pruned every heartbeat.
  */
 export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array }): string {
   if (msg.from === undefined || msg.seqno === undefined) return '' // unsigned: fails validation, never cached
