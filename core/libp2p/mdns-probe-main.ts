@@ -17,6 +17,7 @@ const { values } = parseArgs({
     interface: { type: 'string' },
     listen: { type: 'string', default: '/ip4/0.0.0.0/tcp/0' },
     'interval-ms': { type: 'string', default: '1000' },
+    'multicast-answer-window-ms': { type: 'string' },
   },
 })
 
@@ -37,7 +38,11 @@ async function main(): Promise<void> {
       group: values.group,
       listen: [values.listen],
       bootstrap: [],
-      mdns: { interface: values.interface === '' ? undefined : values.interface, intervalMs },
+      mdns: {
+        interface: values.interface === '' ? undefined : values.interface,
+        intervalMs,
+        multicastAnswerWindowMs: values['multicast-answer-window-ms'] === undefined ? undefined : Number(values['multicast-answer-window-ms']),
+      },
     },
     {
       message: (from, msg) => out('message', { from, type: msg.type }),

@@ -26,6 +26,17 @@ const QUERIES_PER_INTERVAL_PER_GROUP = 10
 /** Answer multicast queries at most this often; later ones in the window get one deferred answer. */
 export const MDNS_MIN_RESPONSE_GAP_MS = 1_000
 /**
+ * How a query from port 5353 (a node's start query) is answered. For this long after our own
+ * start, or while we have no group connection, by multicast: a lab starting at once is new on
+ * every side, and every member hearing every answer is how late starters get found (fault lab,
+ * N = 40: forming took 36–43 s either way, 3 runs each; answering only the asker, 39–41 s against
+ * 38–39 s). After that, by unicast to the asker alone (RFC 6762 §5.4), because the group already
+ * knows us: one machine restarting into a settled group of 40 then makes 39 answers, not 39
+ * answers read by all 40 members at the moment its join needs the CPU (fault lab, N = 40, 4
+ * restarts each: seen alive by all in 422–591 ms against 799–1,247 ms).
+ */
+export const MDNS_MULTICAST_ANSWER_WINDOW_MS = 30_000
+/**
  * Unicast answers (to one-shot queries, RFC 6762 §6.7) per second at most: a whole lab starting at
  * once is answered, a flood of queries is not amplified. Answers over the limit are dropped; the
  * asker still hears every later start announcement and asks again after an interval.
@@ -104,6 +115,8 @@ export interface MdnsDiscoveryOptions {
   interface?: string
   intervalMs?: number
   minResponseGapMs?: number
+  /** See MDNS_MULTICAST_ANSWER_WINDOW_MS. */
+  multicastAnswerWindowMs?: number
   /** UDP port; 5353 unless a test wants its own. */
   port?: number
   onPeer(peer: MdnsPeer): void
@@ -115,18 +128,26 @@ export interface MdnsStats {
   queriesSent: number
   /** Answers to our queries, by unicast to our query socket. */
   unicastAnswersReceived: number
-  /** Multicast responses heard: start announcements, and answers to queries from port 5353. */
-  multicastResponsesReceived: number
+  /**
+   * Responses heard on port 5353: start announcements, and answers to queries from port 5353 (by
+   * multicast from members in their first MDNS_MULTICAST_ANSWER_WINDOW_MS, by unicast to the asker after).
+   */
+  responsesReceived: number
+  /** Answers by unicast: to one-shot queries, and (once settled) to queries from port 5353. */
   unicastAnswersSent: number
+  /** Start announcements, and answers to queries from port 5353 in our first window. */
   multicastResponsesSent: number
 }
 
 export class MdnsDiscovery {
-  private readonly counters: MdnsStats = { queriesSent: 0, unicastAnswersReceived: 0, multicastResponsesReceived: 0, unicastAnswersSent: 0, multicastResponsesSent: 0 }
+  private readonly counters: MdnsStats = { queriesSent: 0, unicastAnswersReceived: 0, responsesReceived: 0, unicastAnswersSent: 0, multicastResponsesSent: 0 }
   readonly serviceName: string
   private readonly iface: ResolvedInterface | undefined
   private readonly intervalMs: number
   private readonly minResponseGapMs: number
+  private readonly multicastAnswerWindowMs: number
+  private startedAtMs = 0
+  private startQueryId: number | undefined
   private mdns: multicastDns.MulticastDNS | undefined
   /** Our queries go out from this socket's ephemeral port, so answers come back to us alone, by unicast. */
   private querySocket: dgram.Socket | undefined
@@ -144,6 +165,7 @@ export class MdnsDiscovery {
     this.iface = opts.interface !== undefined ? resolveInterface(opts.interface) : undefined
     this.intervalMs = opts.intervalMs ?? MDNS_DEFAULT_INTERVAL_MS
     this.minResponseGapMs = opts.minResponseGapMs ?? MDNS_MIN_RESPONSE_GAP_MS
+    this.multicastAnswerWindowMs = opts.multicastAnswerWindowMs ?? MDNS_MULTICAST_ANSWER_WINDOW_MS
     if (opts.peerId.length > MAX_LABEL_CHARS) throw new TypeError(`peer id too long for a DNS label: ${opts.peerId}`)
   }
 
@@ -158,6 +180,7 @@ export class MdnsDiscovery {
 
   async start(): Promise<void> {
     if (this.mdns !== undefined) return
+    this.startedAtMs = Date.now()
     const mdns = multicastDns({
       port: this.opts.port ?? 5353,
       // interface = the NIC's IPv4 sets both the group membership and the outgoing interface;
@@ -167,7 +190,7 @@ export class MdnsDiscovery {
     this.mdns = mdns
     mdns.on('query', (q: multicastDns.QueryPacket, rinfo: RemoteInfo) => this.onQuery(q, rinfo))
     mdns.on('response', (r: multicastDns.ResponsePacket, rinfo: RemoteInfo) => {
-      this.counters.multicastResponsesReceived++
+      this.counters.responsesReceived++
       this.onResponse(r, rinfo)
     })
     mdns.on('warning', (err: Error) => this.opts.log?.('warn', 'mdns warning', { error: String(err) }))
@@ -178,10 +201,11 @@ export class MdnsDiscovery {
     })
     await this.openQuerySocket()
     // Announce (RFC 6762 §8.3) and query at once, so peers already running and late joiners meet
-    // without waiting an interval. This first query goes out from port 5353, so the answers go to
-    // the whole segment: when a lab starts at once, every member hears of every other many times
-    // over (fault lab, N = 40, 3 runs each: forming took 62–74 s when only the asker heard them,
-    // 56–61 s so).
+    // without waiting an interval. This first query goes out from port 5353, so members still in
+    // their first MDNS_MULTICAST_ANSWER_WINDOW_MS answer it to the whole segment: when a lab starts
+    // at once, every member hears of every other many times over (fault lab, N = 40, 3 runs each:
+    // forming took 62–74 s when only the asker heard them, 56–61 s so). Settled members answer
+    // it to us alone.
     this.respond()
     this.queryWholeSegment()
     this.scheduleQuery()
@@ -241,10 +265,12 @@ export class MdnsDiscovery {
     }
   }
 
-  /** A query from port 5353: every member answers it by multicast, to the whole segment. */
+  /** A query from port 5353: answered to the whole segment by members still in their first window, to us alone by the rest. */
   private queryWholeSegment(): void {
     this.counters.queriesSent++
-    this.mdns?.query({ questions: [{ name: this.serviceName, type: 'PTR' }] }, (err) => {
+    // A non-zero id (RFC 6762 §18.1 allows it) so we know our own query when the multicast loops back.
+    this.startQueryId = randomInt(1, 0xffff)
+    this.mdns?.query({ id: this.startQueryId, questions: [{ name: this.serviceName, type: 'PTR' }] }, (err) => {
       if (err) this.opts.log?.('warn', 'mdns query failed', { error: String(err) })
     })
   }
@@ -307,6 +333,11 @@ export class MdnsDiscovery {
       this.respondUnicast(q, question, rinfo)
       return
     }
+    if (q.id !== 0 && q.id === this.startQueryId) return // our own start query, looped back
+    if (!answerByMulticast(Date.now() - this.startedAtMs, this.multicastAnswerWindowMs, this.opts.connectedPeers?.() ?? 0)) {
+      this.respondUnicast(q, question, rinfo)
+      return
+    }
     const sinceMs = Date.now() - this.lastResponseAtMs
     if (sinceMs >= this.minResponseGapMs) {
       this.respond()
@@ -324,7 +355,10 @@ export class MdnsDiscovery {
     return this.iface !== undefined ? rinfo.address === this.iface.address : Object.values(networkInterfaces()).some((l) => l?.some((a) => a.address === rinfo.address))
   }
 
-  /** Answer a one-shot query to its sender (RFC 6762 §6.7: same id, the question repeated, TTL ≤ 10 s). */
+  /**
+   * Answer a query to its sender alone: a one-shot query (RFC 6762 §6.7: same id, the question
+   * repeated, TTL ≤ 10 s), or, once we are settled, a start query from port 5353 (§5.4).
+   */
   private respondUnicast(q: multicastDns.QueryPacket, question: multicastDns.QueryPacket['questions'][number], rinfo: RemoteInfo): void {
     const now = Date.now()
     if (now - this.unicastWindowStartMs >= 1_000) {
@@ -385,6 +419,14 @@ export class MdnsDiscovery {
       this.opts.log?.('warn', 'mdns response ignored', { error: String(err), from: rinfo.address })
     }
   }
+}
+
+/**
+ * Whether to answer a query from port 5353 by multicast (see MDNS_MULTICAST_ANSWER_WINDOW_MS):
+ * while we are new (`sinceStartMs` < `windowMs`) or alone (no group connection); else by unicast.
+ */
+export function answerByMulticast(sinceStartMs: number, windowMs: number, connectedPeers: number): boolean {
+  return sinceStartMs < windowMs || connectedPeers === 0
 }
 
 /** Peers announced in a response for `serviceName`: PTR answers, their TXT dnsaddr records (answers or additionals). */

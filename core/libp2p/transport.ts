@@ -86,7 +86,7 @@ export interface TransportOptions {
   listen?: string[]
   /** Multiaddrs to dial at start (with or without /p2p/<id>); redialed while we have no group peer. */
   bootstrap?: string[]
-  mdns?: false | { interface?: string; intervalMs?: number }
+  mdns?: false | { interface?: string; intervalMs?: number; multicastAnswerWindowMs?: number }
   /** Contents of a libp2p pnet swarm key file: only nodes holding the same key can connect. */
   groupKey?: Uint8Array
   /** Budget for one probe-class stream (dial + open + write, or read on the receiving side). */
@@ -370,6 +370,7 @@ class Libp2pTransport implements Transport {
         getAddrs: () => this.addrs(),
         interface: this.options.mdns.interface,
         intervalMs: this.options.mdns.intervalMs,
+        multicastAnswerWindowMs: this.options.mdns.multicastAnswerWindowMs,
         connectedPeers: () => this.groupPeers.size,
         onPeer: (peer) => this.onMdnsPeer(peer.id, peer.addrs),
         log: (level, msg, data) => this.log(level, msg, data),

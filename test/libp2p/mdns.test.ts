@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { networkInterfaces } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { inSubnet, MdnsDiscovery, MdnsInterfaceError, mdnsServiceName, parseResponse, resolveInterface } from '../../core/libp2p/mdns.js'
+import { answerByMulticast, inSubnet, MdnsDiscovery, MdnsInterfaceError, mdnsServiceName, parseResponse, resolveInterface } from '../../core/libp2p/mdns.js'
 
 const ID_A = '12D3KooWNZT6rPDktynL8h7z43FCCfW5vPZemzj3qrx4ndAXvLxz'
 const ID_B = '12D3KooWCx3dmdixDktJbF57KiZB35qz26tGNKEqX3Nw5mmHPgzJ'
@@ -77,6 +77,19 @@ describe('MdnsDiscovery.nextQueryDelayMs', () => {
   })
 })
 
+describe('answerByMulticast (how a start query from port 5353 is answered)', () => {
+  it('by multicast while we are new or alone, so a lab starting at once hears every answer', () => {
+    expect(answerByMulticast(0, 30_000, 5)).toBe(true)
+    expect(answerByMulticast(29_999, 30_000, 39)).toBe(true)
+    expect(answerByMulticast(3_600_000, 30_000, 0)).toBe(true)
+  })
+
+  it('by unicast to the asker once settled in a group, which already knows us', () => {
+    expect(answerByMulticast(30_000, 30_000, 1)).toBe(false)
+    expect(answerByMulticast(3_600_000, 30_000, 39)).toBe(false)
+  })
+})
+
 describe('inSubnet', () => {
   it.each([
     ['10.1.2.3', '10.1.2.200', '255.255.255.0', true],
@@ -130,6 +143,8 @@ describe('MdnsDiscovery.announcedAddrs', () => {
 // n1 is confined to eth0 while its multicast route points at eth1, so a leak would reach n4.
 
 const PREFIX = `rc-t-${process.pid}-`
+/** The probes' multicast answer window (MDNS_MULTICAST_ANSWER_WINDOW_MS, 30 s by default). */
+const WINDOW_MS = 3_000
 const SCRIPT = fileURLToPath(new URL('../../core/libp2p/mdns-probe-main.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -206,7 +221,7 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
 
   beforeAll(() => {
     const br = ns('br')
-    for (const n of ['br', 'n1', 'n2', 'n3', 'n4', 'n5']) {
+    for (const n of ['br', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6']) {
       ip('netns', 'add', ns(n))
       created.push(ns(n))
       ip('-n', ns(n), 'link', 'set', 'lo', 'up')
@@ -228,9 +243,10 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
     attach('n3', 'eth0', 'br0', '10.77.1.3/24')
     attach('n4', 'eth0', 'br1', '10.77.2.4/24')
     attach('n5', 'eth0', 'br0', '10.77.1.5/24')
+    attach('n6', 'eth0', 'br0', '10.77.1.6/24')
     // Without a multicast route, sends fail with ENETUNREACH (STACK-NOTES). n1's points the wrong way on purpose.
     ip('-n', ns('n1'), 'route', 'add', '224.0.0.0/4', 'dev', 'eth1')
-    for (const n of ['n2', 'n3', 'n4', 'n5']) ip('-n', ns(n), 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
+    for (const n of ['n2', 'n3', 'n4', 'n5', 'n6']) ip('-n', ns(n), 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
   })
 
   afterAll(async () => {
@@ -248,7 +264,8 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
   })
 
   function start(node: string, group: string, iface = 'eth0'): ProbeProc {
-    const proc = spawn('ip', ['netns', 'exec', ns(node), process.execPath, '--import', 'tsx', SCRIPT, '--group', group, '--interface', iface, '--interval-ms', '1000'], {
+    const args = ['--group', group, '--interface', iface, '--interval-ms', '1000', '--multicast-answer-window-ms', String(WINDOW_MS)]
+    const proc = spawn('ip', ['netns', 'exec', ns(node), process.execPath, '--import', 'tsx', SCRIPT, ...args], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
     })
@@ -318,8 +335,26 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
       // the other two alpha members answer each query (n5 is in another group: silent)
       expect(d('unicastAnswersReceived')).toBeGreaterThanOrEqual(d('queriesSent'))
       expect(d('unicastAnswersSent')).toBeGreaterThanOrEqual(2)
-      expect(d('multicastResponsesReceived')).toBe(0)
+      expect(d('responsesReceived')).toBe(0)
       expect(d('multicastResponsesSent')).toBe(0)
     }
+
+    // A newcomer once the group has settled (more than WINDOW_MS after n2 and n3 started): its start
+    // query from port 5353 is answered to it alone, so the members hear its start announcement and
+    // nothing else. (Answered by multicast, every member would read every other's answer too.)
+    const n6 = start('n6', 'alpha')
+    const before = [await statsOf(n2), await statsOf(n3)]
+    await until('the newcomer finds n2 and n3', () => n6.peers('discovered').has(n2.peerId) && n6.peers('discovered').has(n3.peerId), 30_000)
+    await new Promise((r) => setTimeout(r, 1_000))
+    const after = [await statsOf(n2), await statsOf(n3)]
+    for (const [i, p] of [n2, n3].entries()) {
+      const d = (k: string) => after[i][k] - before[i][k]
+      console.log(`${p.name} mdns while n6 started: ${JSON.stringify(Object.fromEntries(Object.keys(after[i]).map((k) => [k, d(k)])))}`)
+      expect(d('multicastResponsesSent')).toBe(0)
+      expect(d('unicastAnswersSent')).toBeGreaterThanOrEqual(1)
+      expect(d('responsesReceived')).toBeLessThanOrEqual(1) // n6's start announcement
+    }
+    // n2's and n3's answers to the start query arrived on n6's port 5353 (no other member started meanwhile)
+    expect((await statsOf(n6)).responsesReceived).toBeGreaterThanOrEqual(2)
   }, 120_000)
 })
