@@ -27,7 +27,14 @@ function out(event: string, data: Record<string, unknown> = {}): void {
 
 async function main(): Promise<void> {
   if (values.group === undefined) throw new Error('--group is required')
-  const intervalMs = Number(values['interval-ms'])
+  const ms = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined
+    const n = Number(v)
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a number of milliseconds ≥ 0, got "${v}"`)
+    return n
+  }
+  const intervalMs = ms('interval-ms', values['interval-ms'])
+  const multicastAnswerWindowMs = ms('multicast-answer-window-ms', values['multicast-answer-window-ms'])
   // Discovery only reports a peer; like the protocol, this probe then contacts it (a ping), which
   // dials the address mDNS announced. Set once the transport exists.
   let onDiscovered = (_peer: string): void => {}
@@ -41,7 +48,7 @@ async function main(): Promise<void> {
       mdns: {
         interface: values.interface === '' ? undefined : values.interface,
         intervalMs,
-        multicastAnswerWindowMs: values['multicast-answer-window-ms'] === undefined ? undefined : Number(values['multicast-answer-window-ms']),
+        multicastAnswerWindowMs,
       },
     },
     {
