@@ -333,12 +333,13 @@ export class MdnsDiscovery {
       this.respondUnicast(q, question, rinfo)
       return
     }
-    if (q.id !== 0 && q.id === this.startQueryId) return // our own start query, looped back
-    if (!answerByMulticast(Date.now() - this.startedAtMs, this.multicastAnswerWindowMs, this.opts.connectedPeers?.() ?? 0)) {
+    if (q.id === this.startQueryId) return // our own start query, looped back (its id is never 0)
+    const nowMs = Date.now()
+    if (!answerByMulticast(nowMs - this.startedAtMs, this.multicastAnswerWindowMs, this.opts.connectedPeers?.() ?? 0)) {
       this.respondUnicast(q, question, rinfo)
       return
     }
-    const sinceMs = Date.now() - this.lastResponseAtMs
+    const sinceMs = nowMs - this.lastResponseAtMs
     if (sinceMs >= this.minResponseGapMs) {
       this.respond()
     } else if (this.responseTimer === undefined) {
