@@ -57,7 +57,7 @@ function newestTsMs(dir: string): number {
  */
 function ensureBuilt(log?: (line: string) => void): void {
   const built = path.join(REPO, 'dist', 'core', 'cli', 'main.js')
-  const bundle = path.join(REPO, 'dist', 'core', 'cli', 'main.bundle.mjs')
+  const bundle = path.join(REPO, 'dist', 'core', 'cli', 'main.bundle.cjs')
   const newestMs = newestTsMs(path.join(REPO, 'core'))
   if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newestMs && fs.existsSync(bundle) && fs.statSync(bundle).mtimeMs >= fs.statSync(built).mtimeMs) return
   ;(log ?? console.log)('lab: dist/ is older than core/, building it first (npm run build)')
