@@ -19,7 +19,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import vm from 'node:vm'
 
-/** A cache larger than this is not read or written (the agent's is ~1.8 MB). */
+/** A cache larger than this is not read or written (the agent's is ~2 MB, a CLI command's ~0.5 MB). */
 export const MAX_CODE_CACHE_BYTES = 64 * 1024 * 1024
 
 // Node's own CommonJS wrapper, on the first line so line numbers in stack traces stay the bundle's.

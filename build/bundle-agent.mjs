@@ -28,7 +28,7 @@ await build({
   logLevel: 'warning',
 })
 // The code caches belong to the bundle they were made from (their names carry its hash): clear them,
-// and the ES module bundle that builds before 2026-11-22 made.
+// and the ES module bundle (main.bundle.mjs) that earlier builds made.
 fs.rmSync(path.join(root, 'dist', 'code-cache'), { recursive: true, force: true })
 fs.rmSync(path.join(root, 'dist', 'core', 'cli', 'main.bundle.mjs'), { force: true })
 console.log('built dist/core/cli/main.bundle.cjs')
