@@ -25,6 +25,7 @@ import { LIMITS } from '../protocol/config.js'
 import type { Message, UpdateMessage } from '../protocol/types.js'
 import { MdnsDiscovery, resolveInterface, type MdnsStats } from './mdns.js'
 import { coalescing, lazyWindowUpdates } from './coalesce.js'
+import { x25519Crypto } from './x25519.js'
 
 export type SendFailure = 'refused' | 'unreachable' | 'timeout'
 
@@ -232,7 +233,8 @@ export async function createLibp2pTransport(options: TransportOptions, handlers:
       start: false,
       addresses: { listen },
       transports: [coalescing(tcp())],
-      connectionEncrypters: [noise()],
+      // Noise's default crypto, with X25519 keys not re-parsed for every Diffie-Hellman (x25519.ts).
+      connectionEncrypters: [noise({ crypto: x25519Crypto })],
       // No yamux keep-alive pings: they went every 30 s on every connection (at N = 40, 39 pings
       // and 39 pongs per 30 s each way, about 40 % of an idle agent's bytes on the wire). Our probes
       // are the liveness check, and the node closes connections to members declared failed.
