@@ -74,8 +74,9 @@ export interface Transport {
   /**
    * Where a member can be dialed (from its signed alive record): replaces the addrs libp2p holds
    * for it, so stale addrs from an old incarnation are not dialed first. Invalid ones are ignored.
+   * Returns whether the peer id and at least one addr were valid (so the peer can be dialed).
    */
-  addPeerAddrs(peer: string, addrs: string[]): void
+  addPeerAddrs(peer: string, addrs: string[]): boolean
   closeConnections(peer: string): Promise<void>
   stats(): TransportStats
 }
@@ -800,13 +801,13 @@ class Libp2pTransport implements Transport {
   // -------------------------------------------------------------------------------------------
   // peers and discovery
 
-  addPeerAddrs(peer: string, addrs: string[]): void {
-    if (this.stopped || peer === this.peerId) return
+  addPeerAddrs(peer: string, addrs: string[]): boolean {
+    if (this.stopped || peer === this.peerId) return false
     let peerId: PeerId
     try {
       peerId = peerIdFromString(peer)
     } catch {
-      return
+      return false
     }
     const valid: Multiaddr[] = []
     for (const a of addrs.slice(0, LIMITS.addrsPerMember)) {
@@ -822,12 +823,13 @@ class Libp2pTransport implements Transport {
         // not a multiaddr: ignore this one
       }
     }
-    if (valid.length === 0) return
+    if (valid.length === 0) return false
     const key = valid.map((m) => m.toString()).sort().join(' ')
-    if (this.lastAddrs.get(peer) === key) return
+    if (this.lastAddrs.get(peer) === key) return true
     if (this.lastAddrs.size >= MAX_REMEMBERED_ADDRS && !this.lastAddrs.has(peer)) this.lastAddrs.delete(this.lastAddrs.keys().next().value as string)
     this.lastAddrs.set(peer, key)
     this.node.peerStore.patch(peerId, { multiaddrs: valid }).catch((err: Error) => this.log('warn', 'cannot store peer addrs', { peer, error: err.message }))
+    return true
   }
 
   async closeConnections(peer: string): Promise<void> {

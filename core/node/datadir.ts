@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { LIMITS } from '../protocol/config.js'
 
 /** The data dir is missing, not a directory, not writable, or holds a corrupt file. */
 export class DataDirError extends Error {
@@ -94,6 +95,34 @@ export function ensureDataDir(dir: string): string {
     // A leftover empty probe file is harmless.
   }
   return abs
+}
+
+/** Members state.json remembers (field `peers`) for the next start: at most this many. */
+export const MAX_REMEMBERED_PEERS = 8
+const MAX_PEER_ID_CHARS = 128
+
+/** A member an earlier run knew alive, and where it listened. */
+export interface RememberedPeer {
+  id: string
+  addrs: string[]
+}
+
+/**
+ * The `peers` field of a saved state, checked: anything but a list of {id, addrs} is ignored, entry
+ * by entry (at most MAX_REMEMBERED_PEERS, LIMITS.addrsPerMember addrs of LIMITS.addrChars each).
+ * The transport checks the peer ids and multiaddrs themselves before anything is dialed.
+ */
+export function rememberedPeers(value: unknown, selfId?: string): RememberedPeer[] {
+  if (!Array.isArray(value)) return []
+  const out: RememberedPeer[] = []
+  for (const p of value.slice(0, MAX_REMEMBERED_PEERS)) {
+    if (typeof p !== 'object' || p === null) continue
+    const { id, addrs } = p as Record<string, unknown>
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_PEER_ID_CHARS || id === selfId || !Array.isArray(addrs)) continue
+    const ok = addrs.filter((a): a is string => typeof a === 'string' && a.length > 0 && a.length <= LIMITS.addrChars).slice(0, LIMITS.addrsPerMember)
+    if (ok.length > 0 && !out.some((q) => q.id === id)) out.push({ id, addrs: ok })
+  }
+  return out
 }
 
 /** The saved state, or undefined when none was saved yet. A corrupt file throws DataDirError. */

@@ -10,7 +10,7 @@ import { PROFILES, resolveConfig, LIMITS, type ProfileName, type ProtocolConfig 
 import { startIncarnation } from '../protocol/rules.js'
 import { SwimInstance, type SwimStats } from '../protocol/swim.js'
 import type { Decision, Input, MemberMeta, MemberView, MembershipEvent, Random, SelfState } from '../protocol/types.js'
-import { ensureDataDir, readState, resolveDataDir, writeState } from './datadir.js'
+import { ensureDataDir, MAX_REMEMBERED_PEERS, readState, rememberedPeers, resolveDataDir, writeState, type RememberedPeer } from './datadir.js'
 import { EventLog, logEntryFromEvent, type LogEntry } from './eventlog.js'
 import { acquireAgentLock, type AgentLock } from './lock.js'
 import type { Transport, TransportStats } from '../libp2p/transport.js'
@@ -157,8 +157,26 @@ function validateOptions(o: NodeOptions): void {
   }
 }
 
+/** The remembered members in state.json as they are now (none when it cannot be read). */
+function readPeersSafe(dataDir: string): RememberedPeer[] {
+  try {
+    return rememberedPeers(readState(dataDir)?.peers)
+  } catch {
+    return []
+  }
+}
+
 /** Randomness for the core: Math.random is fine in the real node (the simulator seeds its own). */
 const systemRandom: Random = { next: () => Math.random() }
+
+/**
+ * How many of the members a restarted node remembers (state.json) it contacts at once, as if
+ * discovery had just found them. Fewer than the protocol's three join syncs, so a stale list (a
+ * lab whose addresses all changed) still leaves one to the first member mDNS finds.
+ */
+const REMEMBERED_PEERS_AT_START = 2
+/** Membership changes are saved to state.json (the remembered members) at most this often. */
+const PEERS_SAVE_DELAY_MS = 2_000
 
 // ---------------------------------------------------------------------------------------------
 
@@ -176,6 +194,8 @@ export class RollcallNode {
   private timer: NodeJS.Timeout | undefined
   private timerAtMs = Infinity
   private early: Input[] = []
+  private peersSaveTimer: NodeJS.Timeout | undefined
+  private savedPeerIds: string[] = []
   private started = false
   private stopped = false
   private rejectedCount = 0
@@ -257,9 +277,11 @@ export class RollcallNode {
     mark('transportCreate')
     await this.transport.start()
     mark('transportStart')
-    const persisted = readState(this.dataDir)?.incarnation
-    const incarnation = startIncarnation(persisted, Date.now() / 1000)
-    writeState(this.dataDir, { ...(readState(this.dataDir) ?? {}), incarnation })
+    const saved = readState(this.dataDir)
+    const incarnation = startIncarnation(saved?.incarnation, Date.now() / 1000)
+    writeState(this.dataDir, { ...(saved ?? {}), incarnation })
+    const remembered = rememberedPeers(saved?.peers, identity.peerId)
+    this.savedPeerIds = remembered.map((p) => p.id)
     const meta: MemberMeta = { name: this.opts.name ?? os.hostname().slice(0, LIMITS.nameChars), addrs: this.transport.addrs().slice(0, LIMITS.addrsPerMember), tags: this.opts.tags ?? {} }
     this.swim = new SwimInstance({
       id: identity.peerId, meta, config: this.config, random: systemRandom,
@@ -269,6 +291,64 @@ export class RollcallNode {
     const early = this.early
     this.early = []
     for (const i of early) this.input(i)
+    this.contactRemembered(remembered)
+  }
+
+  /**
+   * Members an earlier run of this agent knew alive (saved in state.json): contact a few at once, as
+   * if discovery had just found them, instead of waiting for mDNS to answer (fault lab, a restart
+   * into a group of 20: 13–54 ms from the join to the first mDNS find). It also finds the group
+   * again where multicast is blocked and no bootstrap address is set. A stale entry costs one
+   * failed sync; the join retries with whoever discovery found.
+   */
+  private contactRemembered(remembered: RememberedPeer[]): void {
+    const order = [...remembered]
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1))
+      ;[order[i], order[j]] = [order[j], order[i]]
+    }
+    let contacted = 0
+    for (const p of order) {
+      if (contacted >= REMEMBERED_PEERS_AT_START) break
+      if (!this.transport!.addPeerAddrs(p.id, p.addrs)) continue
+      contacted++
+      this.input({ type: 'discovered', nowMs: 0, peer: p.id })
+    }
+    if (contacted > 0) this.log('info', 'contacting members remembered from the last run', { count: contacted, of: remembered.length })
+  }
+
+  /** After a membership change, save (at most every PEERS_SAVE_DELAY_MS) whom to contact next start. */
+  private schedulePeersSave(): void {
+    if (this.peersSaveTimer !== undefined || this.stopped) return
+    this.peersSaveTimer = setTimeout(() => {
+      this.peersSaveTimer = undefined
+      this.savePeers()
+    }, PEERS_SAVE_DELAY_MS)
+    this.peersSaveTimer.unref?.()
+  }
+
+  /**
+   * Remember up to MAX_REMEMBERED_PEERS alive members with their addrs: those remembered already
+   * first (the file changes only when they do), then others at random. With nobody alive the last
+   * list stays: a node alone remembers the group it had.
+   */
+  private savePeers(): void {
+    const swim = this.swim
+    if (!swim || this.stopped) return
+    const alive = new Map(swim.members().filter((m) => !m.isSelf && m.status === 'alive' && m.addrs.length > 0).map((m) => [m.id, m]))
+    if (alive.size === 0) return
+    const ids = this.savedPeerIds.filter((id) => alive.has(id))
+    const others = [...alive.keys()].filter((id) => !ids.includes(id))
+    while (ids.length < MAX_REMEMBERED_PEERS && others.length > 0) ids.push(others.splice(Math.floor(Math.random() * others.length), 1)[0])
+    const peers: RememberedPeer[] = ids.map((id) => ({ id, addrs: alive.get(id)!.addrs.slice(0, LIMITS.addrsPerMember) }))
+    const before = JSON.stringify(readPeersSafe(this.dataDir))
+    if (JSON.stringify(peers) === before) return
+    try {
+      writeState(this.dataDir, { ...(readState(this.dataDir) ?? { incarnation: swim.selfView().incarnation }), peers })
+      this.savedPeerIds = ids
+    } catch (err) {
+      this.log('warn', 'could not save the members to contact after a restart', { error: (err as Error).message })
+    }
   }
 
   /** Join the group; resolves once joined (or running as a group of one). Safe to repeat. */
@@ -301,6 +381,8 @@ export class RollcallNode {
   private async cleanup(): Promise<void> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
+    if (this.peersSaveTimer) clearTimeout(this.peersSaveTimer)
+    this.peersSaveTimer = undefined
     try {
       await this.transport?.stop()
     } catch (err) {
@@ -520,6 +602,7 @@ export class RollcallNode {
     // A departed or failed member's connection may be half-dead (a cut cable keeps TCP open): drop
     // it so the next contact (a reconnect sync, its own return) dials afresh.
     if ((ev.type === 'member:left' || ev.type === 'member:failed') && ev.id !== swim.id) void this.transport!.closeConnections(ev.id).catch(() => {})
+    if (ev.type !== 'view:changed' && ev.type !== 'self:state' && ev.id !== swim.id) this.schedulePeersSave()
     const wall = Date.now()
     const nev: NodeEvent = { ...ev, ts: new Date(wall).toISOString() }
     if (ev.type !== 'view:changed' && this.eventLog) this.eventLog.append(logEntryFromEvent(ev, wall))
