@@ -296,10 +296,11 @@ export class RollcallNode {
 
   /**
    * Members an earlier run of this agent knew alive (saved in state.json): contact a few at once, as
-   * if discovery had just found them, instead of waiting for mDNS to answer (fault lab, a restart
-   * into a group of 20: 13–54 ms from the join to the first mDNS find). It also finds the group
-   * again where multicast is blocked and no bootstrap address is set. A stale entry costs one
-   * failed sync; the join retries with whoever discovery found.
+   * if discovery had just found them, so a restarted agent finds its group again where multicast is
+   * blocked and no bootstrap address is set (as Serf's snapshot does). Not faster where mDNS works:
+   * the fault lab's rejoin did not move (its first mDNS find comes 13–54 ms after the join starts,
+   * and the connections take longer). A stale entry costs one failed sync; the join retries with
+   * whoever discovery found.
    */
   private contactRemembered(remembered: RememberedPeer[]): void {
     const order = [...remembered]
