@@ -157,15 +157,6 @@ function validateOptions(o: NodeOptions): void {
   }
 }
 
-/** The remembered members in state.json as they are now (none when it cannot be read). */
-function readPeersSafe(dataDir: string): RememberedPeer[] {
-  try {
-    return rememberedPeers(readState(dataDir)?.peers)
-  } catch {
-    return []
-  }
-}
-
 /** Randomness for the core: Math.random is fine in the real node (the simulator seeds its own). */
 const systemRandom: Random = { next: () => Math.random() }
 
@@ -195,7 +186,8 @@ export class RollcallNode {
   private timerAtMs = Infinity
   private early: Input[] = []
   private peersSaveTimer: NodeJS.Timeout | undefined
-  private savedPeerIds: string[] = []
+  /** The members state.json remembers now (as read at start, then as last saved). */
+  private savedPeers: RememberedPeer[] = []
   private started = false
   private stopped = false
   private rejectedCount = 0
@@ -281,7 +273,7 @@ export class RollcallNode {
     const incarnation = startIncarnation(saved?.incarnation, Date.now() / 1000)
     writeState(this.dataDir, { ...(saved ?? {}), incarnation })
     const remembered = rememberedPeers(saved?.peers, identity.peerId)
-    this.savedPeerIds = remembered.map((p) => p.id)
+    this.savedPeers = remembered
     const meta: MemberMeta = { name: this.opts.name ?? os.hostname().slice(0, LIMITS.nameChars), addrs: this.transport.addrs().slice(0, LIMITS.addrsPerMember), tags: this.opts.tags ?? {} }
     this.swim = new SwimInstance({
       id: identity.peerId, meta, config: this.config, random: systemRandom,
@@ -338,15 +330,14 @@ export class RollcallNode {
     if (!swim || this.stopped) return
     const alive = new Map(swim.members().filter((m) => !m.isSelf && m.status === 'alive' && m.addrs.length > 0).map((m) => [m.id, m]))
     if (alive.size === 0) return
-    const ids = this.savedPeerIds.filter((id) => alive.has(id))
+    const ids = this.savedPeers.map((p) => p.id).filter((id) => alive.has(id))
     const others = [...alive.keys()].filter((id) => !ids.includes(id))
     while (ids.length < MAX_REMEMBERED_PEERS && others.length > 0) ids.push(others.splice(Math.floor(Math.random() * others.length), 1)[0])
     const peers: RememberedPeer[] = ids.map((id) => ({ id, addrs: alive.get(id)!.addrs.slice(0, LIMITS.addrsPerMember) }))
-    const before = JSON.stringify(readPeersSafe(this.dataDir))
-    if (JSON.stringify(peers) === before) return
+    if (JSON.stringify(peers) === JSON.stringify(this.savedPeers)) return
     try {
       writeState(this.dataDir, { ...(readState(this.dataDir) ?? { incarnation: swim.selfView().incarnation }), peers })
-      this.savedPeerIds = ids
+      this.savedPeers = peers
     } catch (err) {
       this.log('warn', 'could not save the members to contact after a restart', { error: (err as Error).message })
     }
