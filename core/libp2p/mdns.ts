@@ -5,12 +5,14 @@
 // TXT "dnsaddr=<multiaddr>/p2p/<id>"), but the service name carries the group, so groups never
 // mix, and the instance name is the peer id.
 
-import { createHash, randomInt } from 'node:crypto'
+import { createHash, createHmac, randomInt, timingSafeEqual } from 'node:crypto'
 import { networkInterfaces } from 'node:os'
 import dgram, { type RemoteInfo } from 'node:dgram'
 import multicastDns from 'multicast-dns'
 import dnsPacket, { type Answer } from 'dns-packet'
 import { multiaddr } from '@multiformats/multiaddr'
+import { validateRecord } from '../protocol/wire.js'
+import type { MemberRecord } from '../protocol/types.js'
 
 /**
  * Every node queries when it starts and every member answers, so a new machine finds the group at
@@ -55,6 +57,18 @@ const MAX_PEERS_PER_RESPONSE = 16
 const MAX_ADDRS_PER_PEER = 16
 /** DNS labels are at most 63 bytes. */
 const MAX_LABEL_CHARS = 63
+/**
+ * A member's own signed alive record rides in its announcements as JSON, split over TXT strings
+ * of at most this many bytes ("rr=" + bytes), in one TXT record so the order is kept.
+ */
+const RECORD_CHUNK_BYTES = 240
+/** Largest record carried (JSON bytes); a larger one (many addrs, big tags) is left to sync. */
+export const MAX_ANNOUNCED_RECORD_BYTES = 2_048
+const RECORD_PREFIX = 'rr='
+/** HMAC-SHA256 of the record JSON under the group key, when the group has one. */
+const RECORD_MAC_PREFIX = 'rm='
+/** TXT strings read from one TXT record when looking for a carried record: the chunks and the MAC. */
+const MAX_RECORD_TXT_STRINGS = Math.ceil(MAX_ANNOUNCED_RECORD_BYTES / RECORD_CHUNK_BYTES) + 1
 
 export class MdnsInterfaceError extends Error {
   override name = 'MdnsInterfaceError'
@@ -102,6 +116,12 @@ export interface MdnsPeer {
   id: string
   /** Multiaddrs with /p2p/<id>. */
   addrs: string[]
+  /**
+   * The peer's own alive record, as it announced it: shape-checked and naming the same peer, but
+   * its signature is for the protocol to check (MODEL.md §2). With a group key, only records whose
+   * MAC proves the key are kept; without one, records that carry a MAC are dropped (another group's).
+   */
+  record?: MemberRecord
 }
 
 export interface MdnsDiscoveryOptions {
@@ -120,6 +140,18 @@ export interface MdnsDiscoveryOptions {
   /** UDP port; 5353 unless a test wants its own. */
   port?: number
   onPeer(peer: MdnsPeer): void
+  /**
+   * Our own signed alive record, carried in our announcements so members that hear one learn our
+   * new life at once, with no connection (absent: records are not carried).
+   */
+  selfRecord?(): MemberRecord | undefined
+  /** The group key (libp2p pnet swarm key bytes), when the group has one: records carry its MAC. */
+  groupKey?: Uint8Array
+  /**
+   * Announce as soon as start() runs (default true). A node whose record exists only after start
+   * passes false and calls announce() when it has one, so its first announcement carries it.
+   */
+  announceOnStart?: boolean
   log?(level: 'info' | 'warn', msg: string, data?: Record<string, unknown>): void
 }
 
@@ -206,9 +238,29 @@ export class MdnsDiscovery {
     // at once, every member hears of every other many times over (fault lab, N = 40, 3 runs each:
     // forming took 62–74 s when only the asker heard them, 56–61 s so). Settled members answer
     // it to us alone.
-    this.respond()
+    if (this.opts.announceOnStart !== false) this.respond()
     this.queryWholeSegment()
     this.scheduleQuery()
+  }
+
+  /**
+   * Announce our records (and our own alive record) to the segment now, or once MDNS_MIN_RESPONSE_GAP_MS
+   * after the last multicast response: the node calls this when its record changes (its join, a
+   * refutation, new tags), so members learn the new life from one packet.
+   */
+  announce(): void {
+    if (this.mdns === undefined) return
+    const sinceMs = Date.now() - this.lastResponseAtMs
+    if (sinceMs >= this.minResponseGapMs) {
+      clearTimeout(this.responseTimer)
+      this.responseTimer = undefined
+      this.respond()
+    } else if (this.responseTimer === undefined) {
+      this.responseTimer = setTimeout(() => {
+        this.responseTimer = undefined
+        this.respond()
+      }, this.minResponseGapMs - sinceMs)
+    }
   }
 
   /** The wait before the next periodic query (see MDNS_DEFAULT_INTERVAL_MS). */
@@ -339,15 +391,7 @@ export class MdnsDiscovery {
       this.respondUnicast(q, question, rinfo)
       return
     }
-    const sinceMs = nowMs - this.lastResponseAtMs
-    if (sinceMs >= this.minResponseGapMs) {
-      this.respond()
-    } else if (this.responseTimer === undefined) {
-      this.responseTimer = setTimeout(() => {
-        this.responseTimer = undefined
-        this.respond()
-      }, this.minResponseGapMs - sinceMs)
-    }
+    this.announce()
   }
 
   private isOurQuerySocket(rinfo: RemoteInfo): boolean {
@@ -367,7 +411,9 @@ export class MdnsDiscovery {
       this.unicastAnswersInWindow = 0
     }
     if (this.unicastAnswersInWindow >= MDNS_MAX_UNICAST_ANSWERS_PER_S) return
-    const answers = this.answers(UNICAST_ANSWER_TTL_S)
+    // Our record goes to a node starting (its query comes from port 5353), not to periodic
+    // one-shot queries: those only look for groups that never met, and come every minute.
+    const answers = this.answers(UNICAST_ANSWER_TTL_S, rinfo.port === (this.opts.port ?? 5353))
     if (answers === undefined) return
     this.unicastAnswersInWindow++
     this.counters.unicastAnswersSent++
@@ -376,8 +422,8 @@ export class MdnsDiscovery {
     })
   }
 
-  /** Our PTR and TXT records; undefined (and one warning) when there is no address to announce. */
-  private answers(ttlS: number): Answer[] | undefined {
+  /** Our PTR and TXT records (and our alive record if `withRecord`); undefined (and one warning) when there is no address to announce. */
+  private answers(ttlS: number, withRecord: boolean): Answer[] | undefined {
     const addrs = this.announcedAddrs()
     if (addrs.length === 0) {
       if (!this.warnedNothingToAnnounce) {
@@ -389,6 +435,9 @@ export class MdnsDiscovery {
     const instance = `${this.opts.peerId}.${this.serviceName}`
     const answers: Answer[] = [{ name: this.serviceName, type: 'PTR', class: 'IN', ttl: ttlS, data: instance }]
     for (const a of addrs) answers.push({ name: instance, type: 'TXT', class: 'IN', ttl: ttlS, data: `dnsaddr=${a}` })
+    const rec = withRecord ? this.opts.selfRecord?.() : undefined
+    const strings = rec !== undefined && rec.id === this.opts.peerId ? encodeRecordTxt(rec, this.opts.groupKey) : undefined
+    if (strings !== undefined) answers.push({ name: instance, type: 'TXT', class: 'IN', ttl: ttlS, data: strings })
     return answers
   }
 
@@ -396,7 +445,7 @@ export class MdnsDiscovery {
   private respond(): void {
     const mdns = this.mdns
     if (mdns === undefined) return
-    const answers = this.answers(120)
+    const answers = this.answers(120, true)
     if (answers === undefined) return
     this.lastResponseAtMs = Date.now()
     this.counters.multicastResponsesSent++
@@ -408,13 +457,13 @@ export class MdnsDiscovery {
   private onResponse(r: multicastDns.ResponsePacket, rinfo: RemoteInfo): void {
     if (!this.fromOurSegment(rinfo)) return
     try {
-      for (const peer of parseResponse(r, this.serviceName).slice(0, MAX_PEERS_PER_RESPONSE)) {
+      for (const peer of parseResponse(r, this.serviceName, this.opts.groupKey).slice(0, MAX_PEERS_PER_RESPONSE)) {
         if (peer.id === this.opts.peerId) continue
         const addrs = this.iface === undefined ? peer.addrs : peer.addrs.filter((a) => {
           const ip = ipOf(a)
           return ip !== undefined && inSubnet(ip, this.iface!.address, this.iface!.netmask)
         })
-        if (addrs.length > 0) this.opts.onPeer({ id: peer.id, addrs })
+        if (addrs.length > 0) this.opts.onPeer(peer.record !== undefined ? { id: peer.id, addrs, record: peer.record } : { id: peer.id, addrs })
       }
     } catch (err) {
       this.opts.log?.('warn', 'mdns response ignored', { error: String(err), from: rinfo.address })
@@ -430,8 +479,62 @@ export function answerByMulticast(sinceStartMs: number, windowMs: number, connec
   return sinceStartMs < windowMs || connectedPeers === 0
 }
 
-/** Peers announced in a response for `serviceName`: PTR answers, their TXT dnsaddr records (answers or additionals). */
-export function parseResponse(r: { answers?: Answer[]; additionals?: Answer[] }, serviceName: string): MdnsPeer[] {
+/** The TXT strings that carry `rec` (JSON in RECORD_CHUNK_BYTES pieces, then the group-key MAC); undefined when too large. */
+export function encodeRecordTxt(rec: MemberRecord, groupKey?: Uint8Array): Buffer[] | undefined {
+  // The statement and its signature only: evidence stays with the protocol's own messages.
+  const carried: MemberRecord = { id: rec.id, incarnation: rec.incarnation, status: rec.status, ...(rec.meta !== undefined ? { meta: rec.meta } : {}), ...(rec.sig !== undefined ? { sig: rec.sig } : {}) }
+  const json = Buffer.from(JSON.stringify(carried), 'utf8')
+  if (json.length > MAX_ANNOUNCED_RECORD_BYTES) return undefined
+  const out: Buffer[] = []
+  for (let i = 0; i < json.length; i += RECORD_CHUNK_BYTES) out.push(Buffer.concat([Buffer.from(RECORD_PREFIX), json.subarray(i, i + RECORD_CHUNK_BYTES)]))
+  if (groupKey !== undefined) out.push(Buffer.from(RECORD_MAC_PREFIX + recordMac(json, groupKey)))
+  return out
+}
+
+function recordMac(json: Uint8Array, groupKey: Uint8Array): string {
+  return createHmac('sha256', groupKey).update('rollcall/mdns-record/1\n').update(json).digest('base64')
+}
+
+/**
+ * The record a peer's TXT strings carry, if any and if acceptable: at most
+ * MAX_ANNOUNCED_RECORD_BYTES of JSON, a valid record shape (wire.validateRecord), status alive,
+ * naming `id`, and a MAC that matches `groupKey` exactly when we have one (see MdnsPeer.record).
+ */
+export function decodeRecordTxt(strings: Uint8Array[], id: string, groupKey?: Uint8Array): MemberRecord | undefined {
+  const parts: Uint8Array[] = []
+  let bytes = 0
+  let mac: string | undefined
+  for (const s of strings) {
+    const b = Buffer.from(s.buffer, s.byteOffset, s.byteLength)
+    if (b.subarray(0, RECORD_PREFIX.length).toString('latin1') === RECORD_PREFIX) {
+      bytes += b.length - RECORD_PREFIX.length
+      if (bytes > MAX_ANNOUNCED_RECORD_BYTES) return undefined
+      parts.push(b.subarray(RECORD_PREFIX.length))
+    } else if (b.subarray(0, RECORD_MAC_PREFIX.length).toString('latin1') === RECORD_MAC_PREFIX) {
+      mac = b.subarray(RECORD_MAC_PREFIX.length).toString('latin1')
+    }
+  }
+  if (parts.length === 0) return undefined
+  const json = Buffer.concat(parts)
+  if (groupKey !== undefined) {
+    if (mac === undefined) return undefined
+    const want = Buffer.from(recordMac(json, groupKey), 'latin1')
+    const got = Buffer.from(mac, 'latin1')
+    if (got.length !== want.length || !timingSafeEqual(got, want)) return undefined
+  } else if (mac !== undefined) {
+    return undefined
+  }
+  let rec: MemberRecord
+  try {
+    rec = validateRecord(JSON.parse(json.toString('utf8')))
+  } catch {
+    return undefined
+  }
+  return rec.id === id && rec.status === 'alive' && rec.meta !== undefined ? rec : undefined
+}
+
+/** Peers announced in a response for `serviceName`: PTR answers, their TXT dnsaddr records (answers or additionals), and any record they carry. */
+export function parseResponse(r: { answers?: Answer[]; additionals?: Answer[] }, serviceName: string, groupKey?: Uint8Array): MdnsPeer[] {
   const records = [...(r.answers ?? []), ...(r.additionals ?? [])]
   const suffix = `.${serviceName}`
   const peers: MdnsPeer[] = []
@@ -441,9 +544,11 @@ export function parseResponse(r: { answers?: Answer[]; additionals?: Answer[] },
     const id = instance.slice(0, -suffix.length)
     if (id.length === 0 || id.length > MAX_LABEL_CHARS || peers.some((p) => p.id === id)) continue
     const addrs: string[] = []
+    let record: MemberRecord | undefined
     for (const txt of records) {
       if (txt.type !== 'TXT' || txt.name !== instance) continue
       const data = Array.isArray(txt.data) ? txt.data : [txt.data]
+      if (record === undefined && data.length > 0) record = decodeRecordTxt(data.slice(0, MAX_RECORD_TXT_STRINGS).map((d) => (typeof d === 'string' ? Buffer.from(d, 'utf8') : d)), id, groupKey)
       for (const d of data) {
         const s = typeof d === 'string' ? d : Buffer.from(d).toString('utf8')
         if (!s.startsWith('dnsaddr=') || addrs.length >= MAX_ADDRS_PER_PEER) continue
@@ -458,7 +563,7 @@ export function parseResponse(r: { answers?: Answer[]; additionals?: Answer[] },
         }
       }
     }
-    if (addrs.length > 0) peers.push({ id, addrs })
+    if (addrs.length > 0) peers.push(record !== undefined ? { id, addrs, record } : { id, addrs })
   }
   return peers
 }

@@ -22,7 +22,7 @@ import * as lp from 'it-length-prefixed'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { decodeMessage, encodeMessage, maxBytesFor, MAX_MESSAGE_BYTES, MAX_PROBE_MESSAGE_BYTES, MAX_UPDATE_BYTES, WireError } from '../protocol/wire.js'
 import { LIMITS } from '../protocol/config.js'
-import type { Message, UpdateMessage } from '../protocol/types.js'
+import type { MemberRecord, Message, UpdateMessage } from '../protocol/types.js'
 import { MdnsDiscovery, resolveInterface, type MdnsStats } from './mdns.js'
 import { coalescing, lazyWindowUpdates } from './coalesce.js'
 import { x25519Crypto } from './x25519.js'
@@ -38,6 +38,13 @@ export interface TransportHandlers {
   disconnected(peer: string): void
   /** mDNS found a peer of this group, or a peer subscribed to the group's topic. */
   discovered(peer: string): void
+  /**
+   * A peer's own alive record, heard in its mDNS announcement (reported before `discovered`).
+   * Shape-checked and naming that peer; its signature is the protocol's to check.
+   */
+  announced?(rec: MemberRecord): void
+  /** Our own signed alive record, for our mDNS announcements (absent: they carry none). */
+  selfRecord?(): MemberRecord | undefined
   /** Bad input; the caller counts it. */
   rejected(from: string | undefined, protocol: string, reason: string): void
   /** Optional operator log (transport warnings such as a failed publish). */
@@ -71,6 +78,8 @@ export interface Transport {
   send(to: string, msg: Message): void
   /** Gossipsub publish; never throws (failures are logged and counted). */
   broadcast(msg: UpdateMessage): void
+  /** Announce our records, with our own alive record (handlers.selfRecord), on the segment by mDNS; no-op without mDNS. */
+  announceSelf(): void
   /**
    * Where a member can be dialed (from its signed alive record): replaces the addrs libp2p holds
    * for it, so stale addrs from an old incarnation are not dialed first. Invalid ones are ignored.
@@ -375,7 +384,10 @@ class Libp2pTransport implements Transport {
         intervalMs: this.options.mdns.intervalMs,
         multicastAnswerWindowMs: this.options.mdns.multicastAnswerWindowMs,
         connectedPeers: () => this.groupPeers.size,
-        onPeer: (peer) => this.onMdnsPeer(peer.id, peer.addrs),
+        onPeer: (peer) => this.onMdnsPeer(peer.id, peer.addrs, peer.record),
+        ...(this.handlers.selfRecord !== undefined
+          ? { selfRecord: () => this.handlers.selfRecord?.(), announceOnStart: false, groupKey: this.options.groupKey }
+          : { groupKey: this.options.groupKey }),
         log: (level, msg, data) => this.log(level, msg, data),
       })
       await this.mdns.start()
@@ -853,7 +865,12 @@ class Libp2pTransport implements Transport {
     return this.node.getConnections(peer).length > 0
   }
 
-  private onMdnsPeer(peer: string, addrs: string[]): void {
+  /** Announce our records (with our alive record) on the segment by mDNS: after our join and each change of our record. */
+  announceSelf(): void {
+    if (!this.stopped) this.mdns?.announce()
+  }
+
+  private onMdnsPeer(peer: string, addrs: string[], record?: MemberRecord): void {
     if (this.stopped || peer === this.peerId) return
     let peerId: PeerId
     try {
@@ -862,6 +879,9 @@ class Libp2pTransport implements Transport {
       return
     }
     this.addPeerAddrs(peer, addrs)
+    // First the record, so the protocol knows the member is back before it decides whether to
+    // contact it (a member it holds alive needs no sync).
+    if (record !== undefined) this.safe(() => this.handlers.announced?.(record))
     if (this.isConnected(peerId)) return
     // No dial here: the protocol decides whom to contact (a joining node syncs with a few
     // candidates, a joined one with at most one discovery per probe period), so a lab that starts

@@ -262,6 +262,10 @@ export class RollcallNode {
         connected: (peer) => feed({ type: 'connected', nowMs: 0, peer }),
         disconnected: (peer) => feed({ type: 'disconnected', nowMs: 0, peer }),
         discovered: (peer) => feed({ type: 'discovered', nowMs: 0, peer }),
+        announced: (rec) => {
+          if (this.allowFrom(rec.id)) feed({ type: 'announced', nowMs: 0, rec })
+        },
+        selfRecord: () => this.swim?.selfRecord(),
         rejected: (from, protocol, reason) => this.onRejected(from, protocol, reason),
         log: (level, msg, data) => this.log(level, msg, data),
       },
@@ -567,6 +571,9 @@ export class RollcallNode {
           break
         case 'broadcast':
           t.broadcast(d.msg)
+          // Our own new record (our join, a refutation, new tags): also to the segment by mDNS,
+          // which reaches every member at once, connected to us or not.
+          if (d.msg.records.some((r) => r.id === this.swim!.id && r.status === 'alive')) t.announceSelf()
           break
         case 'persist-incarnation':
           try {

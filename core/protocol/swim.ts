@@ -181,6 +181,8 @@ export class SwimInstance {
   private lastDiscoverySyncMs = -Infinity
   /** Members we hold down that discovery found again, and when to sync with them (see onDiscovered). */
   private readonly deferredDiscoveries = new Map<MemberId, number>()
+  /** Members back from failed/left/suspect by their own announcement: their join sync is still broadcast (onSync). */
+  private readonly announcedReturns = new Set<MemberId>()
   private joinRetryAtMs = Infinity
   private joinGiveUpAtMs = Infinity
   private leaveEndMs = Infinity
@@ -241,6 +243,13 @@ export class SwimInstance {
    * Our own view. Before the first join our record is not in the table yet: describe the identity
    * we will join with (status alive at the starting incarnation; selfState says we are idle).
    */
+  /** Our own signed alive record while we take part (joining or joined), for the shell to announce; else undefined. */
+  selfRecord(): MemberRecord | undefined {
+    if (this.state !== 'joined' && this.state !== 'joining') return undefined
+    const rec = this.table.get(this.id)?.rec
+    return rec?.status === 'alive' ? rec : undefined
+  }
+
   selfView(): MemberView {
     const e = this.table.get(this.id)
     if (e) return this.view(e)
@@ -340,6 +349,9 @@ export class SwimInstance {
         break
       case 'discovered':
         this.onDiscovered(input.peer, out)
+        break
+      case 'announced':
+        this.onAnnounced(input.rec, out)
         break
       case 'join':
         this.onJoin(out)
@@ -946,10 +958,34 @@ export class SwimInstance {
     if (!this.probe) this.startProbe(out)
   }
 
+  /**
+   * A member announced its own alive record on the segment (mDNS). Taken like that member's own
+   * broadcast, but only with its valid signature, since no authenticated channel carried it: a
+   * restarted member is then alive everywhere from one packet, before any connection to it opens.
+   * A record we already hold (or a staler one) is ignored unchecked.
+   */
+  private onAnnounced(rec: MemberRecord, out: Decision[]): void {
+    if (this.state !== 'joined' && this.state !== 'joining') return
+    if (rec.id === this.id || rec.status !== 'alive' || !rec.meta) return
+    const cur = this.table.get(rec.id)
+    if (cur && compareClaims(cur.rec, rec) !== 'newer') return
+    const tomb = this.tombstones.get(rec.id)
+    if (tomb && rec.incarnation <= tomb.incarnation) return
+    if (!this.auth.verify(rec)) return this.reject(rec, rec.id, 'announced alive record lacks the member\'s own signature', out)
+    const before = cur?.rec.status
+    this.applyRecord(rec, rec.id, 'gossip', out)
+    // Its join syncs still tell everyone by broadcast (onSync), for members that missed the packet.
+    if ((before === 'failed' || before === 'left' || before === 'suspect') && this.table.get(rec.id)?.rec.status === 'alive') {
+      if (this.announcedReturns.size >= MAX_URGENT) this.announcedReturns.clear()
+      this.announcedReturns.add(rec.id)
+    }
+  }
+
   private onDiscovered(peer: MemberId, out: Decision[], deferred = false): void {
     if (peer === this.id) return
     const known = this.table.get(peer)?.rec.status
-    if (known === 'alive' || known === 'suspect') return
+    // Joining, a member we already hold (from its announcement) is still whom our join syncs with.
+    if ((known === 'alive' || known === 'suspect') && this.state !== 'joining') return
     // A member we hold down, found again, has usually just restarted, and every member finds it at
     // the same moment. Wait a random part of a probe period first: the members its join syncs
     // reach announce its new life to everyone (onSync), and then there is nothing left to sync.
@@ -1047,7 +1083,8 @@ export class SwimInstance {
     // second: a frozen member of 10 was seen alive by all only 1.0–1.9 s after it woke). A member
     // we only suspected still has its connections, and its own refutation reaches everyone: only
     // its join (a restart) is announced, not every sync it makes (many, in a storm of suspicions).
-    if (before === 'failed' || before === 'left' || (msg.join && before === 'suspect')) {
+    const announcedReturn = this.announcedReturns.delete(from)
+    if (before === 'failed' || before === 'left' || (msg.join && (before === 'suspect' || announcedReturn))) {
       const rec = this.table.get(from)?.rec
       if (rec?.status === 'alive' && this.state === 'joined') out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
     }

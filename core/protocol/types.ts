@@ -195,6 +195,11 @@ export type Input =
   | { type: 'disconnected'; nowMs: number; peer: MemberId }
   /** A candidate peer found by discovery (mDNS, bootstrap): the protocol decides whether to sync with it. */
   | { type: 'discovered'; nowMs: number; peer: MemberId }
+  /**
+   * A member's own alive record heard by discovery (its mDNS announcement on the segment), not
+   * through any member: believed only with the member's valid signature (MODEL.md §2).
+   */
+  | { type: 'announced'; nowMs: number; rec: MemberRecord }
   | { type: 'join'; nowMs: number }
   | { type: 'leave'; nowMs: number }
   | { type: 'set-meta'; nowMs: number; meta: MemberMeta }

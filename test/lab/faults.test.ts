@@ -66,6 +66,26 @@ describe.skipIf(why !== undefined)(`fault lab: ${N} rollcall agents in network n
     expect(members.find((m) => m.name === victim.name)?.status).toBe('alive')
   }, 120_000)
 
+  step('a restarted member is alive everywhere from its own signed mDNS announcement, before any connection to it', async () => {
+    const victim = lab.node(4)
+    const observers = lab.observers([victim])
+    await lab.kill(victim)
+    await lab.waitUntil(`${victim.name} failed everywhere`, () => lab.allSee(victim, ['failed'], observers), 30_000)
+    // No TCP between the victim and anyone: no join sync, no probe, no gossip can carry its return.
+    await lab.cutTcp(victim)
+    const t1 = await lab.restart(victim)
+    try {
+      await lab.waitUntil(`${victim.name} seen alive by all with no connection`, () => lab.firstTimes(victim, ['alive'], t1, observers).size === observers.length, 30_000).catch((e) => {
+        throw new Error(`${(e as Error).message}${diag(victim)}`)
+      })
+    } finally {
+      await lab.heal()
+    }
+    await lab.waitUntil(`${victim.name} alive again everywhere, connected`, () => lab.allSee(victim, ['alive']) && lab.formed(), 60_000).catch((e) => {
+      throw new Error(`${(e as Error).message}${diag(victim)}`)
+    })
+  }, 150_000)
+
   step('a freeze (SIGSTOP) becomes suspect, then failed, then alive again after SIGCONT with no manual step', async () => {
     const victim = lab.node(3)
     const t0 = lab.freeze(victim)

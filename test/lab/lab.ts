@@ -385,11 +385,13 @@ export class Lab {
   counter rx_mdns {}
   set cut_in { type ipv4_addr; }
   set cut_out { type ipv4_addr; }
+  set tcp_cut { type ipv4_addr; }
   chain loss {}
   chain input {
     type filter hook input priority -10; policy accept;
     iifname != "eth0" accept
     ip saddr @cut_in drop
+    meta l4proto tcp ip saddr @tcp_cut drop
     jump loss
     # mDNS: queries and announcements to port 5353, unicast answers from it
     udp dport 5353 counter name rx_mdns
@@ -400,6 +402,7 @@ export class Lab {
     type filter hook output priority -10; policy accept;
     oifname != "eth0" accept
     ip daddr @cut_out drop
+    meta l4proto tcp ip daddr @tcp_cut drop
     udp dport 5353 counter name tx_mdns
     udp sport 5353 udp dport != 5353 counter name tx_mdns
     counter name tx_all
@@ -795,11 +798,20 @@ export class Lab {
     return t
   }
 
+  /** `node` exchanges no TCP with any other node (no libp2p connection); UDP, so mDNS, still flows. */
+  async cutTcp(node: LabNode): Promise<number> {
+    this.needNs('cutTcp')
+    const t = Date.now()
+    const others = this.nodes.filter((o) => o !== node).map((o) => o.ip)
+    await this.nft(node.ns!, `add element inet rclab tcp_cut { ${others.join(', ')} }\n`)
+    return t
+  }
+
   /** Remove every cut and partition (loss stays as set). */
   async heal(): Promise<number> {
     this.needNs('heal')
     const t = Date.now()
-    await Promise.all(this.nodes.map((n) => this.nft(n.ns!, 'flush set inet rclab cut_in\nflush set inet rclab cut_out\n')))
+    await Promise.all(this.nodes.map((n) => this.nft(n.ns!, 'flush set inet rclab cut_in\nflush set inet rclab cut_out\nflush set inet rclab tcp_cut\n')))
     return t
   }
 

@@ -6,7 +6,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { networkInterfaces } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { answerByMulticast, inSubnet, MdnsDiscovery, MdnsInterfaceError, mdnsServiceName, parseResponse, resolveInterface } from '../../core/libp2p/mdns.js'
+import { answerByMulticast, decodeRecordTxt, encodeRecordTxt, inSubnet, MAX_ANNOUNCED_RECORD_BYTES, MdnsDiscovery, MdnsInterfaceError, mdnsServiceName, parseResponse, resolveInterface } from '../../core/libp2p/mdns.js'
+import type { MemberRecord } from '../../core/protocol/types.js'
 
 const ID_A = '12D3KooWNZT6rPDktynL8h7z43FCCfW5vPZemzj3qrx4ndAXvLxz'
 const ID_B = '12D3KooWCx3dmdixDktJbF57KiZB35qz26tGNKEqX3Nw5mmHPgzJ'
@@ -58,6 +59,63 @@ describe('parseResponse', () => {
     )
     expect(peers).toEqual([{ id: ID_B, addrs: [`/ip4/10.0.0.2/tcp/1/p2p/${ID_B}`] }])
     expect(parseResponse({}, svc)).toEqual([])
+  })
+})
+
+describe('a member\'s own record carried in its announcement', () => {
+  const svc = mdnsServiceName('g')
+  const addr = `/ip4/10.0.0.1/tcp/4001/p2p/${ID_A}`
+  // Big enough (a non-ASCII name, tags) to take several TXT strings.
+  const rec: MemberRecord = {
+    id: ID_A, incarnation: 1795355547, status: 'alive', sig: 'c2lnbmF0dXJl'.repeat(7),
+    meta: { name: 'Raum 3 – Platz ü7', addrs: [addr], tags: Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`tag${i}`, 'wert-ä'.repeat(4)])) },
+  }
+  const key = Buffer.from('0123456789abcdef0123456789abcdef')
+  const response = (strings: Buffer[] | undefined) => ({
+    answers: [
+      { name: svc, type: 'PTR' as const, data: `${ID_A}.${svc}` },
+      { name: `${ID_A}.${svc}`, type: 'TXT' as const, data: [Buffer.from(`dnsaddr=${addr}`)] },
+      ...(strings ? [{ name: `${ID_A}.${svc}`, type: 'TXT' as const, data: strings }] : []),
+    ],
+  })
+
+  it('round-trips over several TXT strings of at most 255 bytes, without evidence', () => {
+    const strings = encodeRecordTxt({ ...rec, evidence: { rule: 'refuted', observer: ID_A, atMs: 5 } })!
+    expect(strings.length).toBeGreaterThan(2)
+    expect(Math.max(...strings.map((x) => x.length))).toBeLessThanOrEqual(255)
+    const [peer] = parseResponse(response(strings), svc)
+    expect(peer).toEqual({ id: ID_A, addrs: [addr], record: rec })
+  })
+
+  it('with a group key, keeps only records whose MAC proves the key; without one, drops records that carry a MAC', () => {
+    const withMac = encodeRecordTxt(rec, key)!
+    expect(parseResponse(response(withMac), svc, key)[0].record).toEqual(rec)
+    expect(parseResponse(response(withMac), svc, Buffer.from('another key, same length, differ'))[0].record).toBeUndefined()
+    expect(parseResponse(response(encodeRecordTxt(rec)!), svc, key)[0].record).toBeUndefined() // no MAC
+    expect(parseResponse(response(withMac), svc)[0].record).toBeUndefined() // another (private) group's
+    // a changed byte breaks the MAC
+    const tampered = withMac.map((b, i) => (i === 1 ? Buffer.concat([b.subarray(0, 10), Buffer.from('X'), b.subarray(11)]) : b))
+    expect(parseResponse(response(tampered), svc, key)[0].record).toBeUndefined()
+  })
+
+  it('drops a record naming another peer, not alive, malformed or too large; the peer is still found', () => {
+    const cases: Array<Buffer[] | undefined> = [
+      encodeRecordTxt({ ...rec, id: ID_B }),
+      encodeRecordTxt({ ...rec, status: 'left' }),
+      [Buffer.from('rr={"id":')],
+      [Buffer.from(`rr=${JSON.stringify({ ...rec, incarnation: -1 })}`)],
+      Array.from({ length: 12 }, () => Buffer.from('rr=' + 'x'.repeat(240))), // over the byte bound
+    ]
+    for (const strings of cases) {
+      const [peer] = parseResponse(response(strings), svc)
+      expect(peer).toEqual({ id: ID_A, addrs: [addr] })
+    }
+    expect(decodeRecordTxt([], ID_A)).toBeUndefined()
+  })
+
+  it('is not carried when larger than MAX_ANNOUNCED_RECORD_BYTES (sync carries it)', () => {
+    const big = { ...rec, meta: { ...rec.meta!, tags: { t: 'x'.repeat(MAX_ANNOUNCED_RECORD_BYTES) } } }
+    expect(encodeRecordTxt(big)).toBeUndefined()
   })
 })
 

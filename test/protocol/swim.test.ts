@@ -626,6 +626,94 @@ describe('a member back from failure (restart)', () => {
   })
 })
 
+describe('a member\'s own announcement (mDNS)', () => {
+  /** A joined node that holds `a` failed: its strong suspicion from a refused probe ran out. */
+  function holdsAFailed() {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'receive', nowMs: 1, from: 'b', msg: { type: 'update', records: [{ ...aliveRecord('a'), status: 'failed', evidence: { rule: 'suspicion-timeout', observer: 'b', atMs: 0 } }] } })
+    runUntil(n, 1 + suspicionMaxMs(n.config, PEERS.length + 1) + n.config.probeIntervalMs)
+    expect(n.members().find((m) => m.id === 'a')?.status).toBe('failed')
+    return { n, t: n.nextDeadlineMs() }
+  }
+
+  it('takes a failed member\'s signed alive record at a higher incarnation at once, without contacting it', () => {
+    const { n, t } = holdsAFailed()
+    const ds = n.handle({ type: 'announced', nowMs: t, rec: aliveRecord('a', 2) })
+    const [ev] = events(ds, 'member:recovered')
+    expect(ev).toMatchObject({ id: 'a', from: 'failed', to: 'alive', incarnation: 2 })
+    expect(ev.evidence).toMatchObject({ observer: 'a', source: 'a' }) // first-hand from the member itself
+    // everyone on the segment heard the same packet: no broadcast, no sync with it
+    expect(broadcasts(ds)).toEqual([])
+    expect(sends(ds)).toEqual([])
+    // its discovery that follows needs no sync either
+    const found = n.handle({ type: 'discovered', nowMs: t + 1, peer: 'a' })
+    expect(sends([...found, ...runUntil(n, t + 1 + n.config.probeIntervalMs)], 'sync').map((s) => s.to)).not.toContain('a')
+    // its join sync is still announced once, for members that missed the packet
+    const join = n.handle({ type: 'receive', nowMs: t + 2, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
+    expect(broadcasts(join).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'a', status: 'alive', incarnation: 2 }))
+    const again = n.handle({ type: 'receive', nowMs: t + 3, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
+    expect(broadcasts(again)).toEqual([])
+  })
+
+  it('learns a new member from its announcement, signature checked', () => {
+    const n = makeNode()
+    joinWith(n, PEERS)
+    const ds = n.handle({ type: 'announced', nowMs: 1, rec: aliveRecord('e', 5) })
+    expect(events(ds, 'member:joined').map((e) => e.id)).toEqual(['e'])
+    expect(n.members().find((m) => m.id === 'e')).toMatchObject({ status: 'alive', incarnation: 5 })
+  })
+
+  it('ignores unsigned, forged, stale and non-alive announcements, and its own', () => {
+    const { n, t } = holdsAFailed()
+    const unsigned = { ...aliveRecord('a', 2), sig: undefined }
+    const forged = { ...aliveRecord('a', 2), sig: keyring.forMember('b').sign({ ...aliveRecord('a', 2), id: 'b' }) }
+    for (const rec of [unsigned, forged, aliveRecord('a', 1), leftRecord('a', 2), { ...aliveRecord('a', 2), status: 'suspect' as const }]) {
+      const ds = n.handle({ type: 'announced', nowMs: t, rec })
+      expect(events(ds)).toEqual([])
+      expect(n.members().find((m) => m.id === 'a')?.status).toBe('failed')
+    }
+    expect(n.stats.recordsRejected).toBe(2) // the unsigned and the forged one, each with a log line
+    const self = n.handle({ type: 'announced', nowMs: t, rec: aliveRecord('me', 9) })
+    expect(events(self)).toEqual([])
+    expect(n.selfView().incarnation).toBe(1)
+  })
+
+  it('is ignored before joining and after leaving', () => {
+    const memberEvents = (ds: Decision[]) => events(ds).filter((e) => e.type.startsWith('member:'))
+    const idle = makeNode()
+    expect(memberEvents(idle.handle({ type: 'announced', nowMs: 0, rec: aliveRecord('a') }))).toEqual([])
+    expect(idle.members().some((m) => m.id === 'a')).toBe(false)
+    const gone = makeNode()
+    joinWith(gone, PEERS)
+    gone.handle({ type: 'leave', nowMs: 1 })
+    runUntil(gone, 1 + gone.config.leaveGraceMs + 1)
+    expect(gone.selfState).toBe('left')
+    expect(memberEvents(gone.handle({ type: 'announced', nowMs: 2 + gone.config.leaveGraceMs, rec: aliveRecord('e') }))).toEqual([])
+    expect(gone.members().some((m) => m.id === 'e')).toBe(false)
+  })
+
+  it('still syncs with announced members while joining, so the join completes', () => {
+    const n = makeNode()
+    n.handle({ type: 'join', nowMs: 0 })
+    n.handle({ type: 'announced', nowMs: 1, rec: aliveRecord('a') })
+    expect(n.selfState).toBe('joining')
+    const ds = n.handle({ type: 'discovered', nowMs: 2, peer: 'a' })
+    expect(sends(ds, 'sync').map((s) => s.to)).toEqual(['a'])
+    n.handle({ type: 'receive', nowMs: 3, from: 'a', msg: { type: 'sync', digest: 'x', reply: false, records: [aliveRecord('a')] } })
+    expect(n.selfState).toBe('joined')
+  })
+
+  it('offers its own signed record to announce only while taking part', () => {
+    const n = makeNode()
+    expect(n.selfRecord()).toBeUndefined()
+    n.handle({ type: 'join', nowMs: 0 })
+    const rec = n.selfRecord()!
+    expect(rec).toMatchObject({ id: 'me', status: 'alive', incarnation: 1 })
+    expect(keyring.forMember('x').verify(rec)).toBe(true)
+  })
+})
+
 describe('anti-entropy', () => {
   it('answers a differing digest with its full state, an equal one with nothing', () => {
     const n = makeNode()
