@@ -145,6 +145,31 @@ const results: Result[] = []
 
 const WAIT_FAILED_MS = 120_000
 const WAIT_ALIVE_MS = 120_000
+/**
+ * The fault scenarios start from a quiet group: the agents' mean CPU below this share of a core
+ * over QUIET_WINDOW_MS (idle is ~1 % for Rollcall, ~0.5 % for Serf), or after QUIET_MAX_MS. Same rule
+ * for both systems. Rollcall's views are complete (form) while connections are still opening, and
+ * a crash in that burst measures the burst (N = 20: failed everywhere after 3.3–3.9 s, with live
+ * members suspected and refuting around it, against 1.1 s in a quiet group).
+ */
+const QUIET_CPU_PCT_PER_AGENT = 5
+const QUIET_WINDOW_MS = 1_000
+const QUIET_MAX_MS = 30_000
+
+/** Wait until the group is quiet (see QUIET_CPU_PCT_PER_AGENT); returns how long that took and the last mean CPU. */
+async function waitQuiet(lab: Lab): Promise<{ waitedMs: number; cpuPct: number }> {
+  const t0 = Date.now()
+  let cpuPct = Infinity
+  while (Date.now() - t0 < QUIET_MAX_MS) {
+    const a = lab.nodes.map((x) => lab.procStats(x)?.cpuSec ?? 0)
+    const ta = Date.now()
+    await sleep(QUIET_WINDOW_MS)
+    const b = lab.nodes.map((x) => lab.procStats(x)?.cpuSec ?? 0)
+    cpuPct = mean(b.map((v, i) => (100 * (v - a[i])) / ((Date.now() - ta) / 1000)))
+    if (cpuPct < QUIET_CPU_PCT_PER_AGENT) break
+  }
+  return { waitedMs: Date.now() - t0, cpuPct }
+}
 
 function span(times: Map<string, number>, t0: number, expected: number) {
   const v = [...times.values()].map((t) => t - t0)
@@ -158,6 +183,7 @@ async function settle(lab: Lab, what: string): Promise<void> {
   }
   await lab.waitUntil(`group whole again (${what})`, () => lab.formed(), WAIT_ALIVE_MS)
   await sleep(2000)
+  await waitQuiet(lab)
 }
 
 /** Count failed / suspect verdicts about nodes that were never faulty in [t0, now]. */
@@ -197,6 +223,8 @@ async function runLab(mode: Mode, n: number, system: System, rep: number): Promi
     const lastReady = Math.max(...lab.nodes.map((x) => x.readyAt ?? formedAt))
     if (want('form')) push('form', { all_ms: formedAt - firstSpawn, startup_ms: lastReady - firstSpawn, after_ready_ms: Math.max(0, formedAt - lastReady) })
     await sleep(2000)
+    const quiet = await waitQuiet(lab)
+    progress(`${tag}: quiet ${Math.round(quiet.waitedMs)} ms after that (agents' mean CPU ${quiet.cpuPct.toFixed(1)} % of a core)`)
 
     // Victims differ per repetition; never n0 (the loopback seed).
     const pick = (k: number) => lab.node(1 + ((rep * 4 + k) % (n - 1)))
