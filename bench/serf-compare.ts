@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Lab, nsUnavailableReason, serfUnavailableReason, sleep, type LabNode, type Mode, type System } from '../test/lab/lab.js'
+import { Lab, nsUnavailableReason, serfUnavailableReason, sleep, warmCodeCache, type LabNode, type Mode, type System } from '../test/lab/lab.js'
 
 // ---------------------------------------------------------------------------------------------
 // flags
@@ -467,7 +467,10 @@ async function main(): Promise<void> {
       modes = modes.filter((m) => m !== 'ns')
     }
   }
-  const info = machine()
+  // Agents start as on a machine whose agent has run before: with their code cache.
+  const codeCacheWarm = flags.systems.includes('rollcall') && flags.rollcallConfig === undefined ? await warmCodeCache(progress) : undefined
+  if (codeCacheWarm === false) progress('warning: no agent code cache could be written; Rollcall agents compile at every start')
+  const info = { ...machine(), codeCacheWarm }
   progress(`machine: ${info.cpus} cores, ${info.memGiB} GiB, Node ${info.node}, ${info.os}, serf ${info.serf}; rollcall ${info.rollcallCommit}${info.coreModified ? ' + uncommitted core changes' : ''}`)
   progress(`plan: N=${flags.n.join(',')} modes=${modes.join(',')} reps=${flags.reps} systems=${flags.systems.join(',')} scenarios=${flags.scenarios.join(',')} soak=${flags.soakS}s idle=${flags.idleS}s settle=${flags.settleS ?? 'N'}s`)
   // The JSON is written after every lab run (complete: false) and once more at the end, so an
