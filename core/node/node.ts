@@ -571,9 +571,10 @@ export class RollcallNode {
           break
         case 'broadcast':
           t.broadcast(d.msg)
-          // Our own new record (our join, a refutation, new tags): also to the segment by mDNS,
-          // which reaches every member at once, connected to us or not.
-          if (d.msg.records.some((r) => r.id === this.swim!.id && r.status === 'alive')) t.announceSelf()
+          // Our join: also to the segment by mDNS, which reaches every member at once, connected to
+          // us or not. Not every later change of our record (a refutation): in a storm of
+          // suspicions every member would multicast and every member read them all.
+          if (this.swim!.selfState === 'joining' && d.msg.records.some((r) => r.id === this.swim!.id && r.status === 'alive')) t.announceSelf()
           break
         case 'persist-incarnation':
           try {

@@ -961,8 +961,10 @@ export class SwimInstance {
   /**
    * A member announced its own alive record on the segment (mDNS). Taken like that member's own
    * broadcast, but only with its valid signature, since no authenticated channel carried it: a
-   * restarted member is then alive everywhere from one packet, before any connection to it opens.
-   * A record we already hold (or a staler one) is ignored unchecked.
+   * restarted member is then alive everywhere from one packet, before any connection to it opens,
+   * and a lab starting at once fills its views from the announcements (fault lab, N = 20, 3 runs
+   * each: formed in 3.5–3.9 s, against 7.2–11.3 s). A record we already hold, or a staler one, is
+   * ignored unchecked.
    */
   private onAnnounced(rec: MemberRecord, out: Decision[]): void {
     if (this.state !== 'joined' && this.state !== 'joining') return
