@@ -116,6 +116,9 @@ async function agent(rest: string[]): Promise<number> {
     tags: parseTags(flags.tag), logger: log,
   })
   await node.start()
+  // Join before anything else is set up: a restart's announcement is what tells the group it is
+  // back, so it goes out first. Awaited below; a failure is kept until then (not unhandled).
+  const joining = flags.join ? node.join().then(() => undefined, (err: unknown) => ({ err })) : undefined
   const control = await startControlServer(dataDir, controlHandler(node))
   log('info', 'control socket ready', { path: control.path })
   const dashboard = flags.dashboard === undefined ? undefined : await (await import('../dashboard/agent.js')).startAgentDashboard(node, {
@@ -144,7 +147,8 @@ async function agent(rest: string[]): Promise<number> {
   }
   process.on('SIGINT', () => void shutdown('SIGINT'))
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
-  if (flags.join) await node.join()
+  const joinFailure = await joining
+  if (joinFailure) throw joinFailure.err
   // Keep the process alive: the node's timers are unref'd so a library user's process can exit.
   setInterval(() => {}, 1 << 30)
   return await new Promise<number>(() => {})
