@@ -11,6 +11,43 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '..')
+
+/**
+ * Two start-up costs of every agent, removed at bundle time (measured in a CPU profile of one start):
+ * - @libp2p/peer-store sorts protocol names, metadata keys and addresses with localeCompare, and
+ *   V8's first localeCompare loads ICU's collation data (~10 ms). The order only has to be
+ *   deterministic, so an ordinal comparison does.
+ * - mortice (peer-store's locks) loads node:cluster and node:worker_threads and opens a
+ *   BroadcastChannel to serve locks to cluster workers and worker threads (~6 ms). The agent is one
+ *   process with neither, and peer-store asks for single-process locks.
+ * Each patch fails the build when the code it expects is gone (a dependency update), rather than
+ * silently keep the cost.
+ */
+const startupPatches = {
+  name: 'rollcall-startup-patches',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@libp2p[\\/]peer-store[\\/]dist[\\/]src[\\/]utils[\\/](to-peer-pb|dedupe-addresses)\.js$/ }, async (args) => {
+      const src = await fs.promises.readFile(args.path, 'utf8')
+      let n = 0
+      const out = src.replace(/([\w.]+(?:\(\))?)\.localeCompare\(([\w.]+(?:\(\))?)\)/g, (_, a, c) => {
+        n++
+        return `__rcOrdinalCompare(${a}, ${c})`
+      })
+      if (n === 0 || out.includes('localeCompare')) throw new Error(`bundle-agent: expected localeCompare calls to patch in ${args.path}`)
+      return { contents: `const __rcOrdinalCompare = (x, y) => (x < y ? -1 : x > y ? 1 : 0);\n${out}`, loader: 'js' }
+    })
+    b.onLoad({ filter: /[\\/]mortice[\\/]dist[\\/]src[\\/]node\.js$/ }, async (args) => {
+      const src = await fs.promises.readFile(args.path, 'utf8')
+      if (!src.includes("from 'node:cluster'") || !src.includes('options.singleProcess')) throw new Error(`bundle-agent: ${args.path} is not the mortice this patch knows`)
+      return {
+        contents: "import { TypedEventEmitter } from 'main-event';\nexport default () => new TypedEventEmitter();\n",
+        loader: 'js',
+        resolveDir: path.dirname(args.path),
+      }
+    })
+  },
+}
+
 await build({
   absWorkingDir: root,
   entryPoints: ['dist/core/cli/main.js'],
@@ -26,6 +63,7 @@ await build({
   minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
+  plugins: [startupPatches],
 })
 // The code caches belong to the bundle they were made from (their names carry its hash): clear them,
 // and the ES module bundle (main.bundle.mjs) that earlier builds made.
