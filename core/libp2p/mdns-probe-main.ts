@@ -8,8 +8,11 @@ import './polyfill.js'
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createLibp2pTransport } from './transport.js'
 import { MdnsDiscovery } from './mdns.js'
+import { createEd25519Authenticator } from './identity.js'
+import type { MemberRecord } from '../protocol/types.js'
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +21,9 @@ const { values } = parseArgs({
     listen: { type: 'string', default: '/ip4/0.0.0.0/tcp/0' },
     'interval-ms': { type: 'string', default: '1000' },
     'multicast-answer-window-ms': { type: 'string' },
+    // Carry a signed alive record (incarnation 7) in announcements, as a node does; announce (and
+    // send the start query) only on a line "announce" on stdin, as a node does at its join.
+    record: { type: 'boolean', default: false },
   },
 })
 
@@ -39,9 +45,13 @@ async function main(): Promise<void> {
   // dials the address mDNS announced. Set once the transport exists.
   let onDiscovered = (_peer: string): void => {}
   let seq = 0
+  const privateKey = await generateKeyPair('Ed25519')
+  const selfId = peerIdFromPrivateKey(privateKey).toString()
+  const auth = createEd25519Authenticator(selfId, privateKey)
+  let selfRecord: MemberRecord | undefined
   const transport = await createLibp2pTransport(
     {
-      privateKey: await generateKeyPair('Ed25519'),
+      privateKey,
       group: values.group,
       listen: [values.listen],
       bootstrap: [],
@@ -62,10 +72,21 @@ async function main(): Promise<void> {
       },
       rejected: (from, protocol, reason) => out('rejected', { from, protocol, reason }),
       log: (level, msg, data) => out('log', { level, msg, data }),
+      ...(values.record
+        ? {
+            announced: (rec: MemberRecord) => out('announced', { peer: rec.id, incarnation: rec.incarnation, name: rec.meta?.name, verified: auth.verify(rec) }),
+            selfRecord: () => selfRecord,
+          }
+        : {}),
     },
   )
   onDiscovered = (peer) => transport.send(peer, { type: 'ping', seq: ++seq, digest: '' })
   await transport.start()
+  if (values.record) {
+    const rec: MemberRecord = { id: selfId, incarnation: 7, status: 'alive', meta: { name: 'probe', addrs: transport.addrs(), tags: {} } }
+    rec.sig = auth.sign(rec)
+    selfRecord = rec
+  }
   // What mDNS announces, computed the same way the running discovery does (construction opens no socket).
   const view = new MdnsDiscovery({ group: values.group, peerId: transport.peerId, getAddrs: () => transport.addrs(), interface: values.interface === '' ? undefined : values.interface, onPeer: () => {} })
   out('ready', { peerId: transport.peerId, addrs: transport.addrs(), announced: view.announcedAddrs(), service: view.serviceName })
@@ -81,6 +102,7 @@ async function main(): Promise<void> {
   // A line "stats" on stdin prints the transport's counters; end of stdin stops.
   createInterface({ input: process.stdin }).on('line', (line) => {
     if (line.trim() === 'stats') out('stats', { stats: transport.stats() })
+    if (line.trim() === 'announce') transport.announceSelf()
   })
   process.stdin.on('end', () => void stop())
   process.stdin.on('close', () => void stop())

@@ -321,8 +321,8 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
     }
   })
 
-  function start(node: string, group: string, iface = 'eth0'): ProbeProc {
-    const args = ['--group', group, '--interface', iface, '--interval-ms', '1000', '--multicast-answer-window-ms', String(WINDOW_MS)]
+  function start(node: string, group: string, iface = 'eth0', extra: string[] = []): ProbeProc {
+    const args = ['--group', group, '--interface', iface, '--interval-ms', '1000', '--multicast-answer-window-ms', String(WINDOW_MS), ...extra]
     const proc = spawn('ip', ['netns', 'exec', ns(node), process.execPath, '--import', 'tsx', SCRIPT, ...args], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -415,4 +415,23 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
     // n2's and n3's answers to the start query arrived on n6's port 5353 (no other member started meanwhile)
     expect((await statsOf(n6)).responsesReceived).toBeGreaterThanOrEqual(2)
   }, 120_000)
+
+  it('carries each node\'s signed alive record in its announcement, sent (with its start query) only when it joins', async () => {
+    // A node announces at its join: until then it neither announces nor asks, so nobody finds it
+    // (its periodic query is a minute away).
+    const quiet = ['--record', '--interval-ms', '60000']
+    const a = start('n5', 'gamma', 'eth0', quiet)
+    const b = start('n6', 'gamma', 'eth0', quiet)
+    await until('both ready', () => [a, b].every((p) => p.ready !== undefined || p.exited), 40_000)
+    await new Promise((r) => setTimeout(r, 1_500))
+    expect(a.peers('discovered').size + b.peers('discovered').size).toBe(0)
+    const announced = (p: ProbeProc, from: ProbeProc) => p.events.find((e) => e.event === 'announced' && e.peer === from.peerId)
+    a.proc.stdin!.write('announce\n')
+    // b hears a's announcement with a's record, signature intact after the TXT round trip ...
+    await until('b hears a\'s record', () => announced(b, a) !== undefined, 15_000)
+    expect(announced(b, a)).toMatchObject({ incarnation: 7, name: 'probe', verified: true })
+    // ... and a's start query went out with it: b answers, carrying b's record.
+    await until('a hears b\'s record in the answer to its start query', () => announced(a, b) !== undefined, 15_000)
+    expect(announced(a, b)).toMatchObject({ incarnation: 7, verified: true })
+  }, 90_000)
 })
