@@ -239,10 +239,6 @@ export class SwimInstance {
     return e ? this.view(e) : undefined
   }
 
-  /**
-   * Our own view. Before the first join our record is not in the table yet: describe the identity
-   * we will join with (status alive at the starting incarnation; selfState says we are idle).
-   */
   /** Our own signed alive record while we take part (joining or joined), for the shell to announce; else undefined. */
   selfRecord(): MemberRecord | undefined {
     if (this.state !== 'joined' && this.state !== 'joining') return undefined
@@ -250,6 +246,10 @@ export class SwimInstance {
     return rec?.status === 'alive' ? rec : undefined
   }
 
+  /**
+   * Our own view. Before the first join our record is not in the table yet: describe the identity
+   * we will join with (status alive at the starting incarnation; selfState says we are idle).
+   */
   selfView(): MemberView {
     const e = this.table.get(this.id)
     if (e) return this.view(e)
@@ -1085,7 +1085,7 @@ export class SwimInstance {
     // second: a frozen member of 10 was seen alive by all only 1.0–1.9 s after it woke). A member
     // we only suspected still has its connections, and its own refutation reaches everyone: only
     // its join (a restart) is announced, not every sync it makes (many, in a storm of suspicions).
-    const announcedReturn = this.announcedReturns.delete(from)
+    const announcedReturn = msg.join === true && this.announcedReturns.delete(from)
     if (before === 'failed' || before === 'left' || (msg.join && (before === 'suspect' || announcedReturn))) {
       const rec = this.table.get(from)?.rec
       if (rec?.status === 'alive' && this.state === 'joined') out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })

@@ -649,7 +649,9 @@ describe('a member\'s own announcement (mDNS)', () => {
     // its discovery that follows needs no sync either
     const found = n.handle({ type: 'discovered', nowMs: t + 1, peer: 'a' })
     expect(sends([...found, ...runUntil(n, t + 1 + n.config.probeIntervalMs)], 'sync').map((s) => s.to)).not.toContain('a')
-    // its join sync is still announced once, for members that missed the packet
+    // its join sync is still announced once, for members that missed the packet (an ordinary
+    // digest sync from it before that does not use the announcement up)
+    expect(broadcasts(n.handle({ type: 'receive', nowMs: t + 2, from: 'a', msg: { type: 'sync', digest: 'x', reply: true } }))).toEqual([])
     const join = n.handle({ type: 'receive', nowMs: t + 2, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
     expect(broadcasts(join).map((b) => b.msg.records[0])).toContainEqual(expect.objectContaining({ id: 'a', status: 'alive', incarnation: 2 }))
     const again = n.handle({ type: 'receive', nowMs: t + 3, from: 'a', msg: { type: 'sync', digest: 'x', join: true, reply: true, records: [aliveRecord('a', 2)] } })
