@@ -148,10 +148,10 @@ const WAIT_ALIVE_MS = 120_000
 /**
  * The fault scenarios start from a quiet group: all agents together using less than this share of
  * the machine's cores over QUIET_WINDOW_MS (idle, 40 agents use ~30–40 % of one core for Rollcall,
- * ~15 % for Serf), or after QUIET_MAX_MS. Same rule
- * for both systems. Rollcall's views are complete (form) while connections are still opening, and
- * a crash in that burst measures the burst (N = 20: failed everywhere after 3.3–3.9 s, with live
- * members suspected and refuting around it, against 1.1 s in a quiet group).
+ * ~15 % for Serf), or after QUIET_MAX_MS. Same rule for both systems. Rollcall's views are complete
+ * (form) while connections are still opening, and a crash in that burst measures the burst (N = 20:
+ * failed everywhere after 3.3–3.9 s, with live members suspected and refuting around it, against
+ * 1.2–1.4 s in a quiet group).
  */
 const QUIET_CPU_PCT_OF_MACHINE = 30
 const QUIET_WINDOW_MS = 1_000

@@ -385,9 +385,9 @@ class Libp2pTransport implements Transport {
         multicastAnswerWindowMs: this.options.mdns.multicastAnswerWindowMs,
         connectedPeers: () => this.groupPeers.size,
         onPeer: (peer) => this.onMdnsPeer(peer.id, peer.addrs, peer.record),
-        ...(this.handlers.selfRecord !== undefined
-          ? { selfRecord: () => this.handlers.selfRecord?.(), announceOnStart: false, groupKey: this.options.groupKey }
-          : { groupKey: this.options.groupKey }),
+        groupKey: this.options.groupKey,
+        // A node announces (and asks) when it joins, with its record: see announceSelf.
+        ...(this.handlers.selfRecord !== undefined ? { selfRecord: () => this.handlers.selfRecord?.(), announceOnStart: false } : {}),
         log: (level, msg, data) => this.log(level, msg, data),
       })
       await this.mdns.start()
@@ -865,7 +865,7 @@ class Libp2pTransport implements Transport {
     return this.node.getConnections(peer).length > 0
   }
 
-  /** Announce our records (with our alive record) on the segment by mDNS: after our join and each change of our record. */
+  /** Announce our records (with our alive record) on the segment by mDNS; the node calls it at its join. */
   announceSelf(): void {
     if (!this.stopped) this.mdns?.announce()
   }

@@ -68,7 +68,7 @@ function ensureBuilt(log?: (line: string) => void): void {
  * Make sure the agents start with a V8 code cache, as they do on a machine whose agent has run once
  * (bin/code-cache.js: an agent writes it 10–20 s after it starts; a rebuild clears it). Without one
  * each agent compiles the bundle at start (~50 ms more here), which is what a bench run right after
- * `npm run build` would otherwise measure. Runs one agent alone on loopback (no mDNS) until it has
+ * `npm run build` would otherwise measure. Runs two agents on loopback (no mDNS) until one has
  * written the cache, at most 30 s. Returns whether a cache is there.
  */
 export async function warmCodeCache(log?: (line: string) => void): Promise<boolean> {
