@@ -40,6 +40,20 @@ export const NS_PREFIX = 'rc-lab-'
 const ROLLCALL_BIN = path.resolve(import.meta.dirname, '../../bin/rollcall.js')
 const REPO = path.resolve(import.meta.dirname, '../..')
 
+/**
+ * The environment the lab's agents run in, both systems alike: the lab's own, without
+ * NODE_EXTRA_CA_CERTS. Node 20 reads and parses that file at every start, before any of the agent's
+ * code runs; on this build machine it points at the system's 220 KB CA bundle (for npm), which took
+ * a bare `node` from 20–31 to 71–97 ms until its first line of code, so ~50 ms of every agent start.
+ * An agent on a lab machine (a service, or the app at login) has no such variable, and it makes no
+ * TLS connection that could need it. Serf, a Go binary, ignores it.
+ */
+export function agentEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra }
+  delete env.NODE_EXTRA_CA_CERTS
+  return env
+}
+
 function newestTsMs(dir: string): number {
   let newest = 0
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -82,7 +96,7 @@ export async function warmCodeCache(log?: (line: string) => void): Promise<boole
   const dirs = [0, 1].map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'rc-lab-warm-')))
   const children = dirs.map((dataDir, i) =>
     spawn(process.execPath, [ROLLCALL_BIN, 'agent', '--data-dir', dataDir, '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${i === 0 ? port : 0}`, ...(i === 1 ? ['--bootstrap', `/ip4/127.0.0.1/tcp/${port}`] : [])], {
-      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ROLLCALL_DEBUG_CODE_CACHE: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'], env: agentEnv({ ROLLCALL_DEBUG_CODE_CACHE: '1' }),
     }))
   try {
     await new Promise<void>((resolve) => {
@@ -503,7 +517,7 @@ export class Lab {
   private spawnNode(node: LabNode): void {
     const { cmd, args } = this.commandFor(node)
     const full = node.ns ? { cmd: 'ip', args: ['netns', 'exec', node.ns, cmd, ...args] } : { cmd, args }
-    const child = spawn(full.cmd, full.args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(full.cmd, full.args, { stdio: ['ignore', 'pipe', 'pipe'], env: agentEnv() })
     node.child = child
     node.pid = child.pid
     node.running = true
