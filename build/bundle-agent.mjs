@@ -1,9 +1,9 @@
 // Bundles the compiled CLI (dist/core/cli/main.js, from tsc) and every npm package it loads into one
-// file, dist/core/cli/main.bundle.cjs, with esbuild (installed with vite). bin/rollcall.js runs the
+// file, dist/core/cli/main.bundle.cjs, with esbuild (installed with vite). bin/rollcall.cjs runs the
 // bundle when it is fresh. One file instead of ~650 modules, without comments and unused exports:
 // measured, one agent on loopback, libp2p load and identity 248–306 → 26–27 ms, RSS 77–80 →
 // 64 MiB, JS heap 16.5 → 10.9 MiB (V8 keeps every module's source text and module records).
-// CommonJS rather than an ES module so bin/code-cache.js can compile it with a V8 code cache
+// CommonJS rather than an ES module so bin/code-cache.cjs can compile it with a V8 code cache
 // (vm.Script cachedData; Node 20 has no code cache for ES modules): see that file.
 // Identifiers are kept, so stack traces in logs stay readable.
 import { build } from 'esbuild'

@@ -63,7 +63,7 @@ export interface AgentProcess {
   members: () => Promise<Member[]>
 }
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/rollcall.js')
+const BIN = path.resolve(import.meta.dirname, '../../bin/rollcall.cjs')
 
 export async function spawnAgent(dataDir: string, name: string, bootstrap: string[], extra: string[] = []): Promise<AgentProcess> {
   const args = [BIN, 'agent', '--data-dir', dataDir, '--name', name, '--group', 'it', '--no-mdns', '--profile', 'local', '--listen', '/ip4/127.0.0.1/tcp/0', ...bootstrap.flatMap((b) => ['--bootstrap', b]), ...extra]

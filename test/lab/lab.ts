@@ -37,7 +37,7 @@ export type Mode = 'ns' | 'loopback'
 export type Status = 'alive' | 'suspect' | 'failed' | 'left' | 'leaving' | 'removed'
 
 export const NS_PREFIX = 'rc-lab-'
-const ROLLCALL_BIN = path.resolve(import.meta.dirname, '../../bin/rollcall.js')
+const ROLLCALL_BIN = path.resolve(import.meta.dirname, '../../bin/rollcall.cjs')
 const REPO = path.resolve(import.meta.dirname, '../..')
 
 /**
@@ -65,7 +65,7 @@ function newestTsMs(dir: string): number {
 }
 
 /**
- * bin/rollcall.js falls back to running the TypeScript sources through tsx when dist/ is older
+ * bin/rollcall.cjs falls back to running the TypeScript sources through tsx when dist/ is older
  * than core/: correct, but slower to start and heavier, which would skew every lab figure. Build
  * first instead (about 10 s).
  */
@@ -80,7 +80,7 @@ function ensureBuilt(log?: (line: string) => void): void {
 }
 /**
  * Make sure the agents start with a V8 code cache, as they do on a machine whose agent has run once
- * (bin/code-cache.js: an agent writes it 10–20 s after it starts; a rebuild clears it). Without one
+ * (bin/code-cache.cjs: an agent writes it 10–20 s after it starts; a rebuild clears it). Without one
  * each agent compiles the bundle at start (~50 ms more here), which is what a bench run right after
  * `npm run build` would otherwise measure. Runs two agents on loopback (no mDNS) until one has
  * written the cache, at most 30 s. Returns whether a cache is there.

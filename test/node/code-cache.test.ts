@@ -1,15 +1,15 @@
-// bin/code-cache.js: the V8 code cache the CLI bundle runs with. Each load runs in a child process
+// bin/code-cache.cjs: the V8 code cache the CLI bundle runs with. Each load runs in a child process
 // (one V8 per load, as in real use: a process that compiled a script once keeps it in memory).
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { codeCacheFile, MAX_CODE_CACHE_BYTES } from '../../bin/code-cache.js'
+import { codeCacheFile, MAX_CODE_CACHE_BYTES } from '../../bin/code-cache.cjs'
 import { tempDir } from './helpers.js'
 
 const REPO = path.resolve(import.meta.dirname, '../..')
-const CODE_CACHE_JS = path.join(REPO, 'bin', 'code-cache.js')
-const BIN = path.join(REPO, 'bin', 'rollcall.js')
+const CODE_CACHE_JS = path.join(REPO, 'bin', 'code-cache.cjs')
+const BIN = path.join(REPO, 'bin', 'rollcall.cjs')
 
 let dir: string
 let cleanup: () => void
@@ -120,7 +120,7 @@ describe('codeCacheFile', () => {
   })
 })
 
-describe('bin/rollcall.js with the bundle', () => {
+describe('bin/rollcall.cjs with the bundle', () => {
   const bundleFresh = (): boolean => {
     const bundle = path.join(REPO, 'dist', 'core', 'cli', 'main.bundle.cjs')
     const built = path.join(REPO, 'dist', 'core', 'cli', 'main.js')
@@ -132,7 +132,7 @@ describe('bin/rollcall.js with the bundle', () => {
   it('uses the code cache from the second run on, and not with ROLLCALL_NO_CODE_CACHE=1', (ctx) => {
     const first = run({})
     if (!/code cache/.test(first.stderr)) {
-      // bin/rollcall.js runs the TypeScript sources when dist/ is older than core/ (a checkout being edited).
+      // bin/rollcall.cjs runs the TypeScript sources when dist/ is older than core/ (a checkout being edited).
       if (!bundleFresh()) ctx.skip()
     }
     expect(first.status).toBe(0)

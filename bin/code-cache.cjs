@@ -13,21 +13,22 @@
 // caller writes a fresh one once the code has run (writeCache: to a temporary file, then renamed,
 // so a reader never sees half of one). Every failure here only costs the speed-up: a command never
 // fails for its cache.
-import { createHash } from 'node:crypto'
-import fs from 'node:fs'
-import { createRequire } from 'node:module'
-import path from 'node:path'
-import vm from 'node:vm'
+'use strict'
+const { createHash } = require('node:crypto')
+const fs = require('node:fs')
+const { createRequire } = require('node:module')
+const path = require('node:path')
+const vm = require('node:vm')
 
 /** A cache larger than this is not read or written (the agent's is ~2 MB, a CLI command's ~0.5 MB). */
-export const MAX_CODE_CACHE_BYTES = 64 * 1024 * 1024
+const MAX_CODE_CACHE_BYTES = 64 * 1024 * 1024
 
 // Node's own CommonJS wrapper, on the first line so line numbers in stack traces stay the bundle's.
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) { '
 const WRAP_TAIL = '\n})'
 
 /** Where the cache for these bundle bytes, this Node and these V8 flags lives. */
-export function codeCacheFile(cacheDir, bundleBytes, flagsKey) {
+function codeCacheFile(cacheDir, bundleBytes, flagsKey) {
   if (!/^[a-z0-9-]{1,32}$/.test(flagsKey)) throw new TypeError(`codeCacheFile: flagsKey must be 1–32 of [a-z0-9-], got ${JSON.stringify(flagsKey)}`)
   const hash = createHash('sha256')
     .update(bundleBytes)
@@ -51,7 +52,7 @@ function readCache(file) {
  * (cacheDir undefined: no cache). Returns what the caller needs to decide on writing one:
  * `cache` is 'accepted', 'rejected' (V8 refused it: other flags, a corrupt file), 'none' or 'off'.
  */
-export function runBundle(bundlePath, { cacheDir, flagsKey }) {
+function runBundle(bundlePath, { cacheDir, flagsKey }) {
   const bytes = fs.readFileSync(bundlePath)
   const cacheFile = cacheDir === undefined ? undefined : codeCacheFile(cacheDir, bytes, flagsKey)
   const cachedData = cacheFile === undefined ? undefined : readCache(cacheFile)
@@ -87,3 +88,5 @@ export function runBundle(bundlePath, { cacheDir, flagsKey }) {
     },
   }
 }
+
+module.exports = { MAX_CODE_CACHE_BYTES, codeCacheFile, runBundle }

@@ -1,4 +1,4 @@
-// Types of code-cache.js (plain JavaScript, run by bin/rollcall.js before anything is compiled).
+// Types of code-cache.cjs (plain JavaScript, run by bin/rollcall.cjs before anything is compiled).
 export declare const MAX_CODE_CACHE_BYTES: number
 export declare function codeCacheFile(cacheDir: string, bundleBytes: Uint8Array, flagsKey: string): string
 export interface BundleRun {
