@@ -189,4 +189,27 @@ describe.skipIf(why !== undefined)(`fault lab: ${N} rollcall agents in network n
     const views = await Promise.all(lab.nodes.map(async (n) => (await lab.members(n)).map((m) => `${m.name}:${m.status}`).sort().join(' ')))
     expect(new Set(views).size, views.join('\n')).toBe(1)
   }, 120_000)
+
+  step('an agent that stops behind the lab\'s back is named as possibly stuck when a wait times out', async () => {
+    // SIGSTOP without lab.freeze: the lab still counts it running, as it would a hung agent.
+    const victim = lab.node(1)
+    process.kill(victim.pid!, 'SIGSTOP')
+    try {
+      await lab.waitUntil(`${victim.name} suspected or failed by the others`, () => lab.allSee(victim, ['suspect', 'failed'], lab.observers([victim])), 30_000)
+      await sleep(2_500)
+      // The default threshold (20 s) is longer than this test waits.
+      lab.silentAgentMs = 2_000
+      const err = await lab.waitUntil('something that never holds', () => false, 100).catch((e: Error) => e)
+      lab.silentAgentMs = 20_000
+      expect(err).toBeInstanceOf(Error)
+      const report = (err as Error).message
+      expect(report).toContain('silent agents (possibly stuck):')
+      expect(report, report).toMatch(new RegExp(`^  ${victim.name} \\(pid ${victim.pid}\\) printed nothing for \\d+ s: state T \\(stopped\\), 0\\.00 s of CPU in 1 s`, 'm'))
+      // Only the accused, silent agent: the others are not named.
+      for (const o of lab.observers([victim])) expect(report).not.toContain(`  ${o.name} (pid`)
+    } finally {
+      process.kill(victim.pid!, 'SIGCONT')
+    }
+    await restoreAll()
+  }, 120_000)
 })

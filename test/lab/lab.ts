@@ -120,6 +120,10 @@ const LAB_AGENT = path.resolve(import.meta.dirname, 'agent-main.ts')
 const ROLLCALL_PORT = 4001
 const SERF_PORT = 7946
 const SERF_RPC_PORT = 7373
+/** An agent that printed nothing for this long while a wait timed out is reported as possibly stuck. */
+const SILENT_AGENT_MS = 20_000
+/** At most this many silent agents are examined (gdb takes a second or two each). */
+const MAX_DIAGNOSED_AGENTS = 4
 /** Lines of agent output kept in memory per node for diagnostics (the full log goes to a file). */
 const OUTPUT_TAIL_LINES = 400
 /** How often event logs are read and wait conditions re-checked. */
@@ -183,6 +187,8 @@ export interface LabNode {
   generation: number
   /** Rollcall: the agent's own peer id (from its self:state events). */
   selfId?: string
+  /** When the agent last printed a line (ms epoch): a Rollcall agent that is silent for long may be stuck. */
+  lastOutputAt: number
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,6 +229,16 @@ export function serfUnavailableReason(bin = 'serf'): string | undefined {
     return undefined
   } catch {
     return `${bin} not found: apt-get install -y serf (Debian package "serf")`
+  }
+}
+
+/** Is `cmd` on PATH (answers `cmd --version`)? */
+function hasCommand(cmd: string): boolean {
+  try {
+    execFileSync(cmd, ['--version'], { stdio: 'ignore', timeout: 5000 })
+    return true
+  } catch {
+    return false
   }
 }
 
@@ -319,6 +335,8 @@ export class Lab {
   private namespaces: string[] = []
   private lossPermille = 0
   private readonly log: (m: string) => void
+  /** How long an accused agent must have been silent to be named in a timed-out wait (tests lower it). */
+  silentAgentMs = SILENT_AGENT_MS
 
   private constructor(opts: LabOptions) {
     this.opts = opts
@@ -478,7 +496,7 @@ export class Lab {
       index: i, name, dataDir, logFile: path.join(this.root, `${name}.log`),
       ip: this.mode === 'ns' ? this.nsIp(i, 0) : `${this.base}${i + 1}`,
       ns: this.mode === 'ns' ? this.nodeNs(i) : undefined,
-      running: false, stopped: false, startedAt: 0, view: new Map(), tail: [], eventOffset: 0, partialLine: '', generation: 0,
+      running: false, stopped: false, startedAt: 0, lastOutputAt: 0, view: new Map(), tail: [], eventOffset: 0, partialLine: '', generation: 0,
     }
   }
 
@@ -523,6 +541,7 @@ export class Lab {
     node.running = true
     node.stopped = false
     node.startedAt = Date.now()
+    node.lastOutputAt = node.startedAt
     node.readyAt = undefined
     node.exitCode = undefined
     node.exitSignal = undefined
@@ -564,6 +583,7 @@ export class Lab {
   private onLine(node: LabNode, child: ChildProcess, line: string): void {
     if (node.child !== child) return
     node.tail.push(line)
+    node.lastOutputAt = Date.now()
     if (node.tail.length > OUTPUT_TAIL_LINES) node.tail.shift()
     if (this.system === 'rollcall') {
       if (!node.readyAt && line.includes('control socket ready')) node.readyAt = Date.now()
@@ -643,7 +663,10 @@ export class Lab {
     for (;;) {
       this.pollEventLogs()
       if (pred()) return Date.now() - start
-      if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}\n${this.describeViews()}`)
+      if (Date.now() - start > timeoutMs) {
+        const stuck = await this.diagnoseSilentAgents()
+        throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}\n${stuck}${this.describeViews()}`)
+      }
       await sleep(POLL_MS)
     }
   }
@@ -686,6 +709,46 @@ export class Lab {
   /** Changes about `subject` since t0 (for counting false suspicions and failures). */
   changesSince(t0: number, filter: (c: Change) => boolean = () => true): Change[] {
     return this.changes.filter((c) => c.t >= t0 && filter(c))
+  }
+
+  /**
+   * For a failure message: running, not frozen Rollcall agents that have printed nothing for
+   * minSilentMs while another agent holds them suspect or failed, with their CPU use over one second
+   * and their process state (a busy loop shows ~1 s of CPU, a blocked one none). A live agent that
+   * is accused refutes, and logs what it hears, so a long silence then means it may be stuck (seen
+   * once: an agent that stopped logging and answering during a start of 40). Where gdb is installed,
+   * each such agent's JavaScript stack (V8's own printer, to the agent's stdout, so its log) and
+   * its main thread's native stack are written to its log file too. Empty when none is silent.
+   */
+  async diagnoseSilentAgents(minSilentMs = this.silentAgentMs): Promise<string> {
+    if (this.system !== 'rollcall') return ''
+    const doubted = (n: LabNode) => this.observers([n]).some((o) => ['suspect', 'failed'].includes(o.view.get(n.name) ?? ''))
+    const silent = this.nodes.filter((n) => n.running && !n.stopped && n.pid && Date.now() - n.lastOutputAt > minSilentMs && doubted(n)).slice(0, MAX_DIAGNOSED_AGENTS)
+    if (silent.length === 0) return ''
+    const cpu0 = silent.map((n) => this.procStats(n)?.cpuSec)
+    await sleep(1000)
+    const gdb = hasCommand('gdb')
+    const lines: string[] = []
+    for (const [i, n] of silent.entries()) {
+      const cpu1 = this.procStats(n)?.cpuSec
+      let state = '?'
+      try {
+        state = /State:\s+(.*)/.exec(fs.readFileSync(`/proc/${n.pid}/status`, 'utf8'))?.[1] ?? '?'
+      } catch {}
+      const cpu = cpu0[i] !== undefined && cpu1 !== undefined ? `${(cpu1 - cpu0[i]!).toFixed(2)} s of CPU in 1 s` : 'CPU unknown'
+      let stacks = ''
+      if (gdb) {
+        try {
+          const out = execFileSync('gdb', ['-batch', '-p', String(n.pid), '-ex', 'call (void)_v8_internal_Print_StackTrace()', '-ex', 'thread 1', '-ex', 'bt 40'], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] })
+          fs.appendFileSync(n.logFile, `--- ${new Date().toISOString()} silent ${Math.round((Date.now() - n.lastOutputAt) / 1000)} s; gdb (the JavaScript stack is above, in the agent's own output):\n${out}\n`)
+          stacks = `; stacks in ${n.logFile}`
+        } catch (err) {
+          stacks = `; gdb failed: ${(err as Error).message.split('\n')[0]}`
+        }
+      }
+      lines.push(`  ${n.name} (pid ${n.pid}) printed nothing for ${Math.round((Date.now() - n.lastOutputAt) / 1000)} s: state ${state}, ${cpu}${stacks}`)
+    }
+    return `silent agents (possibly stuck):\n${lines.join('\n')}\n`
   }
 
   describeViews(): string {
