@@ -730,23 +730,20 @@ export class Lab {
     const gdb = hasCommand('gdb')
     const lines: string[] = []
     for (const [i, n] of silent.entries()) {
-      const cpu1 = this.procStats(n)?.cpuSec
-      let state = '?'
-      try {
-        state = /State:\s+(.*)/.exec(fs.readFileSync(`/proc/${n.pid}/status`, 'utf8'))?.[1] ?? '?'
-      } catch {}
-      const cpu = cpu0[i] !== undefined && cpu1 !== undefined ? `${(cpu1 - cpu0[i]!).toFixed(2)} s of CPU in 1 s` : 'CPU unknown'
+      const now = this.procStats(n)
+      const silentS = Math.round((Date.now() - n.lastOutputAt) / 1000)
+      const cpu = cpu0[i] !== undefined && now ? `${(now.cpuSec - cpu0[i]!).toFixed(2)} s of CPU in 1 s` : 'CPU unknown'
       let stacks = ''
       if (gdb) {
         try {
           const out = execFileSync('gdb', ['-batch', '-p', String(n.pid), '-ex', 'call (void)_v8_internal_Print_StackTrace()', '-ex', 'thread 1', '-ex', 'bt 40'], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] })
-          fs.appendFileSync(n.logFile, `--- ${new Date().toISOString()} silent ${Math.round((Date.now() - n.lastOutputAt) / 1000)} s; gdb (the JavaScript stack is above, in the agent's own output):\n${out}\n`)
+          fs.appendFileSync(n.logFile, `--- ${new Date().toISOString()} silent ${silentS} s; gdb (the JavaScript stack is the agent's own output, near this line):\n${out}\n`)
           stacks = `; stacks in ${n.logFile}`
         } catch (err) {
           stacks = `; gdb failed: ${(err as Error).message.split('\n')[0]}`
         }
       }
-      lines.push(`  ${n.name} (pid ${n.pid}) printed nothing for ${Math.round((Date.now() - n.lastOutputAt) / 1000)} s: state ${state}, ${cpu}${stacks}`)
+      lines.push(`  ${n.name} (pid ${n.pid}) printed nothing for ${silentS} s: state ${now?.state ?? '?'}, ${cpu}${stacks}`)
     }
     return `silent agents (possibly stuck):\n${lines.join('\n')}\n`
   }
@@ -933,7 +930,7 @@ export class Lab {
   // --- resources -----------------------------------------------------------------------------
 
   /** CPU seconds (user + system) and RSS bytes of the agent process, from /proc. */
-  procStats(node: LabNode): { cpuSec: number; rssBytes: number } | undefined {
+  procStats(node: LabNode): { cpuSec: number; rssBytes: number; state: string } | undefined {
     if (!node.pid || !node.running) return undefined
     try {
       const stat = fs.readFileSync(`/proc/${node.pid}/stat`, 'utf8')
@@ -941,7 +938,7 @@ export class Lab {
       const ticks = Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14, 15)
       const status = fs.readFileSync(`/proc/${node.pid}/status`, 'utf8')
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
-      return { cpuSec: ticks / 100, rssBytes: rssKb * 1024 }
+      return { cpuSec: ticks / 100, rssBytes: rssKb * 1024, state: /State:\s+(.*)/.exec(status)?.[1] ?? '?' }
     } catch {
       return undefined
     }
