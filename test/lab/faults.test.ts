@@ -2,6 +2,7 @@
 // own network namespace on one bridge, finding each other by real mDNS on that segment, under real
 // faults. Correctness, not speed: the bounds are generous (two cores, other test files running).
 // Skips, saying why, where namespaces are unavailable (not root, no `ip netns`, no nftables).
+import fs from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Lab, nsUnavailableReason, sleep, type LabNode } from './lab.js'
 
@@ -204,7 +205,9 @@ describe.skipIf(why !== undefined)(`fault lab: ${N} rollcall agents in network n
       expect(err).toBeInstanceOf(Error)
       const report = (err as Error).message
       expect(report).toContain('silent agents (possibly stuck):')
-      expect(report, report).toMatch(new RegExp(`^  ${victim.name} \\(pid ${victim.pid}\\) printed nothing for \\d+ s: state T \\(stopped\\), 0\\.00 s of CPU in 1 s`, 'm'))
+      expect(report, report).toMatch(new RegExp(`^  ${victim.name} \\(pid ${victim.pid}\\) printed nothing for \\d+ s: state T \\(stopped\\), 0\\.00 s of CPU in 1 s, waiting in do_signal_stop`, 'm'))
+      // Its kernel stack went to its log, for the next stuck agent (as root: the lab always runs as root).
+      expect(fs.readFileSync(victim.logFile, 'utf8')).toMatch(/kernel stack of the main thread:\n.*do_signal_stop/)
       // Only the accused, silent agent: the others are not named.
       for (const o of lab.observers([victim])) expect(report).not.toContain(`  ${o.name} (pid`)
     } finally {

@@ -242,6 +242,23 @@ function hasCommand(cmd: string): boolean {
   }
 }
 
+/** Kernel function the process's main thread sleeps in ("0" while it runs) and its kernel stack (root only; at most 12 frames). */
+export function kernelWait(pid: number): { wchan: string; stack: string[] } | undefined {
+  let wchan: string
+  try {
+    wchan = fs.readFileSync(`/proc/${pid}/wchan`, 'utf8').trim() || '0'
+  } catch {
+    return undefined
+  }
+  let stack: string[] = []
+  try {
+    stack = fs.readFileSync(`/proc/${pid}/stack`, 'utf8').split('\n').filter(Boolean).slice(0, 12)
+  } catch {
+    // not root, or a kernel without stack reporting: the wait channel alone still says a lot
+  }
+  return { wchan, stack }
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
@@ -733,6 +750,12 @@ export class Lab {
       const now = this.procStats(n)
       const silentS = Math.round((Date.now() - n.lastOutputAt) / 1000)
       const cpu = cpu0[i] !== undefined && now ? `${(now.cpuSec - cpu0[i]!).toFixed(2)} s of CPU in 1 s` : 'CPU unknown'
+      // Where the main thread sleeps in the kernel: pipe_write (its log pipe is full: whoever reads
+      // it has stopped), futex_wait (a lock), ep_poll (idle in its event loop: waiting for I/O that
+      // does not come), do_signal_stop (stopped). "0" means it is running.
+      const k = kernelWait(n.pid!)
+      const where = k ? (k.wchan === '0' ? ', running' : `, waiting in ${k.wchan}`) : ''
+      if (k?.stack.length) fs.appendFileSync(n.logFile, `--- ${new Date().toISOString()} silent ${silentS} s; kernel stack of the main thread:\n${k.stack.join('\n')}\n`)
       let stacks = ''
       if (gdb) {
         try {
@@ -743,7 +766,7 @@ export class Lab {
           stacks = `; gdb failed: ${(err as Error).message.split('\n')[0]}`
         }
       }
-      lines.push(`  ${n.name} (pid ${n.pid}) printed nothing for ${silentS} s: state ${now?.state ?? '?'}, ${cpu}${stacks}`)
+      lines.push(`  ${n.name} (pid ${n.pid}) printed nothing for ${silentS} s: state ${now?.state ?? '?'}, ${cpu}${where}${stacks}`)
     }
     return `silent agents (possibly stuck):\n${lines.join('\n')}\n`
   }
