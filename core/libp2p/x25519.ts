@@ -9,14 +9,22 @@
 // A private key we did not generate (none today) goes the old way. Everything else is noise's own
 // default crypto (ChaCha20-Poly1305, SHA-256, HKDF).
 //
-// Private keys are exported as DER, never as JWK: on Node 20.20 here, exporting private X25519
-// keys as JWK hung the process after 2,000–2,500 exports (reproduced in a loop; exporting public
-// keys and importing either kind as JWK ran 20,000 times without a hang).
+// Generated keys are exported as DER, never as JWK: that is a deadlock in Node 20. A JWK export
+// (ExportJWKEdKey) holds the key's mutex while it creates the JavaScript strings; if one of those
+// allocations starts a garbage collection, V8 may run the weak callback of the key-generation job
+// that made this very key (generateKeyPairSync leaves it to the collector), and its destructor
+// (~KeyPairGenConfig) takes the same mutex: the thread waits on itself for ever, in state S with no
+// CPU. Seen in the fault lab as agents that stopped in a handshake and never spoke again (gdb:
+// futex_wait < ~KeyGenJob < InvokeFirstPassWeakCallbacks < … < ExportJWKEdKey < generateX25519KeyPair;
+// twice in one bench run, at N = 20 and 40). The agent's 1 MiB young generation makes collections
+// frequent, hence likely there; --gc-interval reproduces it in a few hundred key pairs
+// (test/libp2p/x25519.test.ts). A DER export writes through a BIO with no lock held.
 import crypto, { type KeyObject } from 'node:crypto'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 
 const PKCS8_PREFIX_BYTES = 16 // DER header before the 32 key bytes of an X25519 PKCS#8 key
+const SPKI_PREFIX_BYTES = 12 // DER header before the 32 key bytes of an X25519 SubjectPublicKeyInfo
 const KEY_BYTES = 32
 
 /** The KeyObject of each private key generated here, by the bytes handed to noise. */
@@ -37,7 +45,7 @@ export const x25519Crypto: ICryptoInterface = {
   generateX25519KeyPair() {
     const { publicKey, privateKey } = crypto.generateKeyPairSync('x25519')
     const priv = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_PREFIX_BYTES))
-    const pub = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'))
+    const pub = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX_BYTES))
     if (priv.byteLength !== KEY_BYTES || pub.byteLength !== KEY_BYTES) throw new Error('x25519: unexpected key length from node:crypto')
     privateKeyObjects.set(priv, privateKey)
     return { publicKey: pub, privateKey: priv }
