@@ -17,7 +17,7 @@
 // CPU. Seen in the fault lab as agents that stopped in a handshake and never spoke again (gdb:
 // futex_wait < ~KeyGenJob < InvokeFirstPassWeakCallbacks < … < ExportJWKEdKey < generateX25519KeyPair;
 // twice in one bench run, at N = 20 and 40). The agent's 1 MiB young generation makes collections
-// frequent, hence likely there; --gc-interval reproduces it in a few hundred key pairs
+// frequent, hence likely there; --gc-interval reproduces it within a few thousand key pairs
 // (test/libp2p/x25519.test.ts). A DER export writes through a BIO with no lock held.
 import crypto, { type KeyObject } from 'node:crypto'
 import type { ICryptoInterface } from '@chainsafe/libp2p-noise'

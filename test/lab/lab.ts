@@ -243,7 +243,7 @@ function hasCommand(cmd: string): boolean {
 }
 
 /** Kernel function the process's main thread sleeps in ("0" while it runs) and its kernel stack (root only; at most 12 frames). */
-export function kernelWait(pid: number): { wchan: string; stack: string[] } | undefined {
+function kernelWait(pid: number): { wchan: string; stack: string[] } | undefined {
   let wchan: string
   try {
     wchan = fs.readFileSync(`/proc/${pid}/wchan`, 'utf8').trim() || '0'
