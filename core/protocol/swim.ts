@@ -120,6 +120,8 @@ export interface SwimStats {
   syncsStarted: number
   recordsRejected: number
   stalls: number
+  /** Inputs that came more than LATE_WAKE_FRACTION × probeTimeoutMs after a deadline (a loaded loop), below a stall. */
+  lateWakes: number
   suspicionsStarted: number
 }
 
@@ -127,6 +129,8 @@ const MAX_CANDIDATES = 1024
 const MAX_URGENT = 64
 /** Checks of second-hand strong evidence in flight at once (one per suspected member; a burst of crashes). */
 const MAX_CHECKS = 16
+/** A wake later than this share of probeTimeoutMs after its deadline raises local health by one (see observeTime). */
+const LATE_WAKE_FRACTION = 0.5
 /** Join syncs to candidates per attempt: enough to get through one dead address. */
 const JOIN_FANOUT = 3
 
@@ -183,6 +187,8 @@ export class SwimInstance {
   private readonly deferredDiscoveries = new Map<MemberId, number>()
   /** Members back from failed/left/suspect by their own announcement: their join sync is still broadcast (onSync). */
   private readonly announcedReturns = new Set<MemberId>()
+  /** Our own failed verdicts after strong evidence, held back a random moment (see suspicionExpired); bounded by MAX_URGENT. */
+  private readonly pendingFailed = new Map<MemberId, { atMs: number; rec: MemberRecord }>()
   private joinRetryAtMs = Infinity
   private joinGiveUpAtMs = Infinity
   private leaveEndMs = Infinity
@@ -190,7 +196,7 @@ export class SwimInstance {
   private readonly candidates = new Map<MemberId, number>()
 
   readonly stats: SwimStats = {
-    probes: 0, probeFailures: 0, indirectProbes: 0, refutations: 0, syncsStarted: 0, recordsRejected: 0, stalls: 0, suspicionsStarted: 0,
+    probes: 0, probeFailures: 0, indirectProbes: 0, refutations: 0, syncsStarted: 0, recordsRejected: 0, stalls: 0, lateWakes: 0, suspicionsStarted: 0,
   }
 
   constructor(opts: SwimOptions) {
@@ -291,6 +297,7 @@ export class SwimInstance {
       if (s.announce && s.announce.atMs < t) t = s.announce.atMs
     }
     for (const r of this.relays.values()) if (r.deadlineMs < t) t = r.deadlineMs
+    for (const f of this.pendingFailed.values()) if (f.atMs < t) t = f.atMs
     for (const dueMs of this.deferredDiscoveries.values()) if (dueMs < t) t = dueMs
     if (this.expiryHead < this.expiryQueue.length) t = Math.min(t, this.expiryQueue[this.expiryHead].atMs + this.config.tombstoneTimeoutMs)
     // Map order is insertion order and retention is constant: the first tombstone expires first.
@@ -381,6 +388,15 @@ export class SwimInstance {
     const lateMs = nowMs - this.dueMs
     this.now = nowMs
     if (lateMs > this.config.stallThresholdMs) this.onStall(lateMs, out)
+    else if (lateMs > LATE_WAKE_FRACTION * this.config.probeTimeoutMs && (this.state === 'joined' || this.state === 'joining')) {
+      // Our own loop is slow (a loaded machine): an answer may be as late as we are, so give
+      // everyone more time before we accuse them (Lifeguard's local health, fed by our own lateness
+      // as well as by missed nacks). Without this, a crash among 40 agents sharing 2 cores set off a
+      // storm in about half the runs: the burst of verdicts delayed probes past their timeout, the
+      // false suspicions and refutations that followed kept both cores full for 15 s and more.
+      this.stats.lateWakes++
+      this.raiseHealth(1)
+    }
     this.dueMs = Infinity
   }
 
@@ -558,6 +574,13 @@ export class SwimInstance {
       if (now >= s.deadlineMs) this.suspicionExpired(id, s, out)
     }
     for (const [seq, c] of this.checks) if (now >= c.deadlineMs) this.checks.delete(seq)
+    for (const [id, f] of this.pendingFailed) {
+      if (now < f.atMs) continue
+      this.pendingFailed.delete(id)
+      // Still our verdict (no refutation, no one else's announcement meanwhile): tell everyone.
+      const cur = this.table.get(id)?.rec
+      if (cur && cur.status === 'failed' && cur.incarnation === f.rec.incarnation) out.push({ type: 'broadcast', msg: { type: 'update', records: [f.rec] } })
+    }
     for (const [id, dueMs] of this.deferredDiscoveries) {
       if (now < dueMs) continue
       this.deferredDiscoveries.delete(id)
@@ -805,7 +828,16 @@ export class SwimInstance {
     // the same verdict on their own timers, and anti-entropy repairs stragglers. (A crash at N = 40
     // is seen first-hand by all 39: 39 announcements, each relayed to every member, were a burst of
     // thousands of messages on a shared 2-core lab machine, and probes timed out behind it.)
-    if (s.independent && !s.failedHeard) out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
+    // After strong evidence (a refused or closed connection) every member connected to it reaches
+    // this verdict at about the same moment, its strong window having started with the same close:
+    // hold the announcement back a random moment (up to half that window) and drop it if another
+    // member's arrives first, as the suspicion's announcement is (suspectFromProbe). Our own verdict
+    // is unaffected; the members that take it second-hand were already counting their own,
+    // longer, window. (Fault lab, N = 40 on 2 cores: with the verdicts announced at once, one crash
+    // in four made ~30 announcements, each relayed to every member: both cores full for 5 s.)
+    if (!s.independent || s.failedHeard) return
+    if (s.strong && this.pendingFailed.size < MAX_URGENT) this.pendingFailed.set(id, { atMs: this.now + this.random.next() * (this.config.strongSuspicionMs / 2), rec })
+    else out.push({ type: 'broadcast', msg: { type: 'update', records: [rec] } })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1151,6 +1183,8 @@ export class SwimInstance {
       return
     }
     if (cmp === 'same') {
+      // Someone else announced the failure we are about to announce: ours is redundant.
+      if (rec.status === 'failed' && via === 'gossip') this.pendingFailed.delete(rec.id)
       // A confirmation counts only first-hand: the authenticated sender is the observer. Relayed
       // copies (sync) and claimed observers cannot be checked, so they cannot shorten our timer.
       if (rec.status === 'suspect' && via === 'gossip') {

@@ -159,7 +159,32 @@ describe('probing', () => {
     const [failed] = events(later, 'member:failed')
     expect(failed).toMatchObject({ id: p.to, from: 'suspect', to: 'failed' })
     expect(failed.evidence).toMatchObject({ rule: 'suspicion-timeout', strength: 'strong' })
-    expect(broadcasts(later).some((b) => b.msg.records[0].status === 'failed')).toBe(true)
+    // The announcement follows within half the strong window (see the next tests).
+    const announced = runUntil(n, p.atMs + 1 + 1.5 * n.config.strongSuspicionMs)
+    expect(broadcasts([...later, ...announced]).some((b) => b.msg.records[0].status === 'failed')).toBe(true)
+  })
+
+  it('after strong evidence, holds its failed verdict\'s announcement back a moment and drops it if another arrives first', () => {
+    // Every member connected to a crashed one reaches this verdict at about the same moment.
+    const run = (hearOther: 'none' | 'failed' | 'refuted') => {
+      const n = makeNode()
+      joinWith(n, PEERS)
+      const p = nextPing(n, 0)
+      const t0 = p.atMs + 1
+      n.handle({ type: 'send-failed', nowMs: t0, to: p.to, msg: { type: 'ping', seq: p.seq, digest: '' }, reason: 'refused' })
+      const atVerdict = runUntil(n, t0 + n.config.strongSuspicionMs)
+      expect(events(atVerdict, 'member:failed').map((e) => e.id)).toEqual([p.to]) // our own view, on time
+      const other = PEERS.find((x) => x !== p.to)!
+      const failed = { ...aliveRecord(p.to), status: 'failed' as const, evidence: { rule: 'suspicion-timeout' as const, observer: other, atMs: 0, strength: 'strong' as const } }
+      const pending = broadcasts(atVerdict).filter((b) => b.msg.records[0].status === 'failed').length
+      if (pending === 0 && hearOther === 'failed') n.handle({ type: 'receive', nowMs: n.nextDeadlineMs() - 0.001, from: other, msg: { type: 'update', records: [failed] } })
+      if (pending === 0 && hearOther === 'refuted') n.handle({ type: 'receive', nowMs: n.nextDeadlineMs() - 0.001, from: p.to, msg: { type: 'update', records: [aliveRecord(p.to, 2)] } })
+      const later = runUntil(n, t0 + 1.5 * n.config.strongSuspicionMs + 1)
+      return { pending, sent: broadcasts([...atVerdict, ...later]).filter((b) => b.msg.records[0].id === p.to && b.msg.records[0].status === 'failed').length }
+    }
+    expect(run('none')).toEqual({ pending: 0, sent: 1 }) // held back, then sent
+    expect(run('failed')).toEqual({ pending: 0, sent: 0 })
+    expect(run('refuted')).toEqual({ pending: 0, sent: 0 })
   })
 
   it('after a closed connection, holds its announcement back a moment and drops it if another arrives first', () => {
@@ -518,6 +543,31 @@ describe('local health and stalls', () => {
     expect(events(m.handle({ type: 'tick', nowMs: wake2 }), 'member:suspected')).toHaveLength(0)
     expect(events(runUntil(m, wake2 + indirectMs - 1), 'member:suspected')).toHaveLength(0)
     expect(events(runUntil(m, wake2 + indirectMs), 'member:suspected').map((e) => e.id)).toEqual([q.to])
+  })
+
+  it('waits longer for answers while its own loop runs late (below a stall), and not when it is on time', () => {
+    // Late by less than half a probe timeout: no change.
+    const n = makeNode()
+    joinWith(n, PEERS)
+    n.handle({ type: 'tick', nowMs: n.nextDeadlineMs() + 0.4 * n.config.probeTimeoutMs })
+    expect(n.localHealth).toBe(0)
+    expect(n.stats.lateWakes).toBe(0)
+    // Late by more than half a probe timeout (a loaded machine), below a stall: health 1.
+    const m = makeNode()
+    joinWith(m, PEERS)
+    const t = m.nextDeadlineMs() + 0.6 * m.config.probeTimeoutMs
+    const late = sends(m.handle({ type: 'tick', nowMs: t }), 'ping')[0]
+    expect(m.stats.lateWakes).toBe(1)
+    expect(m.stats.stalls).toBe(0)
+    expect(m.localHealth).toBe(1)
+    // The next direct probe gets 2 × probeTimeoutMs before helpers are asked: an answer at 1.5 ×
+    // the unscaled timeout is still a success, and no ping-req goes out before it.
+    const p = late ? { to: late.to, seq: (late.msg as Extract<Message, { type: 'ping' }>).seq, atMs: t } : nextPing(m, t, t + 20 * m.config.probeIntervalMs)
+    const before = runUntil(m, p.atMs + 1.5 * m.config.probeTimeoutMs)
+    expect(sends(before, 'ping-req')).toHaveLength(0)
+    const ds = m.handle({ type: 'receive', nowMs: p.atMs + 1.5 * m.config.probeTimeoutMs, from: p.to, msg: { type: 'ack', seq: p.seq, digest: m.digest(), incarnation: 1, status: 'alive' } })
+    expect(events(ds, 'member:suspected')).toHaveLength(0)
+    expect(m.stats.probeFailures).toBe(0)
   })
 
   it('recovers quickly from a slow spell once its probes are answered in time, but not from slow answers', () => {
