@@ -66,6 +66,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await dash.close()
   host.close()
+  fs.rmSync(staticDir, { recursive: true, force: true })
+  fs.rmSync(path.join(os.tmpdir(), 'rollcall-secret.txt'), { force: true })
 })
 
 describe('startDashboard', () => {

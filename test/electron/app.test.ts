@@ -2,7 +2,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { describe, expect, it, vi } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 
 vi.mock('electron', () => ({
   app: {}, BrowserWindow: class {}, dialog: {}, ipcMain: {}, powerMonitor: {}, protocol: {}, session: {},
@@ -39,6 +39,10 @@ describe('appProtocolHandler', () => {
   fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><p>hi</p>')
   fs.writeFileSync(path.join(os.tmpdir(), 'outside.txt'), 'secret')
   const handler = appProtocolHandler(dir)
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    fs.rmSync(path.join(os.tmpdir(), 'outside.txt'), { force: true })
+  })
 
   it('serves the page with a strict CSP', async () => {
     const res = await handler(new Request('app://rollcall/index.html'))
@@ -70,5 +74,6 @@ describe('settings file', () => {
     const bad = loadSettings(dir)
     expect(bad.settings).toEqual(defaultSettings())
     expect(bad.problem).toMatch(/invalid/)
+    fs.rmSync(dir, { recursive: true, force: true })
   })
 })
