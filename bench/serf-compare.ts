@@ -265,12 +265,17 @@ async function runLab(mode: Mode, n: number, system: System, rep: number): Promi
       await lab.waitUntil(`${v.name} failed everywhere`, () => lab.allSee(v, ['failed'], obs), WAIT_FAILED_MS)
       const s = span(lab.firstTimes(v, ['failed'], t0, obs), t0, obs.length)
       if (want('crash')) push('crash', { first_ms: s.first, all_ms: s.all })
+      // The survivors' CPU in the second before the restart (% of the machine): a restart that lands
+      // in the work a crash sets off starts slowly, and this says whether it did.
+      const cpu0 = obs.map((x) => lab.procStats(x)?.cpuSec ?? 0)
+      const tc0 = Date.now()
       await sleep(1000)
+      const survivorsCpuPct = (100 * obs.reduce((sum, x, i) => sum + (lab.procStats(x)?.cpuSec ?? cpu0[i]) - cpu0[i], 0)) / ((Date.now() - tc0) / 1000) / os.cpus().length
       const t1 = await lab.restart(v)
       await lab.waitUntil(`${v.name} alive again everywhere`, () => lab.allSee(v, ['alive'], obs), WAIT_ALIVE_MS)
       victim = { name: v.name, t0: t1 }
       const r = span(lab.firstTimes(v, ['alive'], t1, obs), t1, obs.length)
-      if (want('rejoin')) push('rejoin', { all_ms: r.all, first_ms: r.first, startup_ms: v.readyAt ? v.readyAt - t1 : null })
+      if (want('rejoin')) push('rejoin', { all_ms: r.all, first_ms: r.first, startup_ms: v.readyAt ? v.readyAt - t1 : null, survivors_cpu_pct: survivorsCpuPct })
       await settle(lab, 'after rejoin')
     }
 
