@@ -157,17 +157,21 @@ const QUIET_CPU_PCT_OF_MACHINE = 30
 const QUIET_WINDOW_MS = 1_000
 const QUIET_MAX_MS = 30_000
 
+/** The CPU the given agents use together over the next windowMs, in % of the machine (all cores = 100). An agent gone by the end adds nothing. */
+async function cpuPctOfMachine(lab: Lab, nodes: LabNode[], windowMs: number): Promise<number> {
+  const before = nodes.map((x) => lab.procStats(x)?.cpuSec ?? 0)
+  const t0 = Date.now()
+  await sleep(windowMs)
+  const cpuSec = nodes.reduce((sum, x, i) => sum + (lab.procStats(x)?.cpuSec ?? before[i]) - before[i], 0)
+  return (100 * cpuSec) / ((Date.now() - t0) / 1000) / os.cpus().length
+}
+
 /** Wait until the group is quiet (see QUIET_CPU_PCT_OF_MACHINE); returns how long that took and the agents' last share of the machine. */
 async function waitQuiet(lab: Lab): Promise<{ waitedMs: number; cpuPct: number }> {
   const t0 = Date.now()
   let cpuPct = Infinity
   while (Date.now() - t0 < QUIET_MAX_MS) {
-    const a = lab.nodes.map((x) => lab.procStats(x)?.cpuSec ?? 0)
-    const ta = Date.now()
-    await sleep(QUIET_WINDOW_MS)
-    const b = lab.nodes.map((x) => lab.procStats(x)?.cpuSec ?? 0)
-    const totalPct = (100 * b.reduce((sum, v, i) => sum + v - a[i], 0)) / ((Date.now() - ta) / 1000)
-    cpuPct = totalPct / os.cpus().length
+    cpuPct = await cpuPctOfMachine(lab, lab.nodes, QUIET_WINDOW_MS)
     if (cpuPct < QUIET_CPU_PCT_OF_MACHINE) break
   }
   return { waitedMs: Date.now() - t0, cpuPct }
@@ -265,12 +269,9 @@ async function runLab(mode: Mode, n: number, system: System, rep: number): Promi
       await lab.waitUntil(`${v.name} failed everywhere`, () => lab.allSee(v, ['failed'], obs), WAIT_FAILED_MS)
       const s = span(lab.firstTimes(v, ['failed'], t0, obs), t0, obs.length)
       if (want('crash')) push('crash', { first_ms: s.first, all_ms: s.all })
-      // The survivors' CPU in the second before the restart (% of the machine): a restart that lands
-      // in the work a crash sets off starts slowly, and this says whether it did.
-      const cpu0 = obs.map((x) => lab.procStats(x)?.cpuSec ?? 0)
-      const tc0 = Date.now()
-      await sleep(1000)
-      const survivorsCpuPct = (100 * obs.reduce((sum, x, i) => sum + (lab.procStats(x)?.cpuSec ?? cpu0[i]) - cpu0[i], 0)) / ((Date.now() - tc0) / 1000) / os.cpus().length
+      // The survivors' CPU in the second before the restart: a restart that lands in the work a
+      // crash sets off starts slowly, and this says whether it did.
+      const survivorsCpuPct = await cpuPctOfMachine(lab, obs, 1000)
       const t1 = await lab.restart(v)
       await lab.waitUntil(`${v.name} alive again everywhere`, () => lab.allSee(v, ['alive'], obs), WAIT_ALIVE_MS)
       victim = { name: v.name, t0: t1 }
