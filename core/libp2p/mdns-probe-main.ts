@@ -21,6 +21,7 @@ const { values } = parseArgs({
     listen: { type: 'string', default: '/ip4/0.0.0.0/tcp/0' },
     'interval-ms': { type: 'string', default: '1000' },
     'multicast-answer-window-ms': { type: 'string' },
+    'min-response-gap-ms': { type: 'string' },
     // Carry a signed alive record (incarnation 7) in announcements, as a node does; announce (and
     // send the start query) only on a line "announce" on stdin, as a node does at its join.
     record: { type: 'boolean', default: false },
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
   }
   const intervalMs = ms('interval-ms', values['interval-ms'])
   const multicastAnswerWindowMs = ms('multicast-answer-window-ms', values['multicast-answer-window-ms'])
+  const minResponseGapMs = ms('min-response-gap-ms', values['min-response-gap-ms'])
   // Discovery only reports a peer; like the protocol, this probe then contacts it (a ping), which
   // dials the address mDNS announced. Set once the transport exists.
   let onDiscovered = (_peer: string): void => {}
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
         interface: values.interface === '' ? undefined : values.interface,
         intervalMs,
         multicastAnswerWindowMs,
+        minResponseGapMs,
       },
     },
     {

@@ -25,7 +25,10 @@ import type { MemberRecord } from '../protocol/types.js'
 export const MDNS_DEFAULT_INTERVAL_MS = 60_000
 /** The group size above which the periodic query slows down (see MDNS_DEFAULT_INTERVAL_MS). */
 const QUERIES_PER_INTERVAL_PER_GROUP = 10
-/** Answer multicast queries at most this often; later ones in the window get one deferred answer. */
+/**
+ * Answer multicast queries at most this often; later ones in the window get one deferred answer
+ * (and the asker of a start query an immediate one of its own: see startQueryAnswer).
+ */
 export const MDNS_MIN_RESPONSE_GAP_MS = 1_000
 /**
  * How a query from port 5353 (a node's start query) is answered. For this long after our own
@@ -400,11 +403,9 @@ export class MdnsDiscovery {
     }
     if (q.id === this.startQueryId) return // our own start query, looped back (its id is never 0)
     const nowMs = Date.now()
-    if (!answerByMulticast(nowMs - this.startedAtMs, this.multicastAnswerWindowMs, this.opts.connectedPeers?.() ?? 0)) {
-      this.respondUnicast(q, question, rinfo)
-      return
-    }
-    this.announce()
+    const how = startQueryAnswer(nowMs - this.startedAtMs, this.multicastAnswerWindowMs, this.opts.connectedPeers?.() ?? 0, nowMs - this.lastResponseAtMs, this.minResponseGapMs)
+    if (how !== 'multicast') this.respondUnicast(q, question, rinfo)
+    if (how !== 'unicast') this.announce()
   }
 
   private isOurQuerySocket(rinfo: RemoteInfo): boolean {
@@ -490,6 +491,25 @@ export class MdnsDiscovery {
  */
 export function answerByMulticast(sinceStartMs: number, windowMs: number, connectedPeers: number): boolean {
   return sinceStartMs < windowMs || connectedPeers === 0
+}
+
+/**
+ * How to answer a start query (a query from port 5353):
+ * - 'unicast': to the asker alone, once we are settled in a group (see answerByMulticast);
+ * - 'multicast': to the whole segment, now, while we are new or alone;
+ * - 'unicast-and-multicast-later': the same, but our last multicast response went out less than
+ *   `minResponseGapMs` ago, so the segment's answer waits for the gap to pass: the asker gets one
+ *   to itself at once. In a lab starting at once every member has just answered someone, so the
+ *   last agent to start heard of each member only when that member's deferred answer went out, up
+ *   to a whole gap later (fault lab, namespaces: the group formed ~1 s after the last agent was up,
+ *   at N = 10 and 20 alike). The extra unicast answers are one per member per start, read by the
+ *   asker alone, and capped with the rest (MDNS_MAX_UNICAST_ANSWERS_PER_S).
+ */
+export type StartQueryAnswer = 'unicast' | 'multicast' | 'unicast-and-multicast-later'
+
+export function startQueryAnswer(sinceStartMs: number, windowMs: number, connectedPeers: number, sinceLastMulticastMs: number, minResponseGapMs: number): StartQueryAnswer {
+  if (!answerByMulticast(sinceStartMs, windowMs, connectedPeers)) return 'unicast'
+  return sinceLastMulticastMs >= minResponseGapMs ? 'multicast' : 'unicast-and-multicast-later'
 }
 
 /** The TXT strings that carry `rec` (JSON in RECORD_CHUNK_BYTES pieces, then the group-key MAC); undefined when too large. */

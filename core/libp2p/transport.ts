@@ -97,7 +97,7 @@ export interface TransportOptions {
   listen?: string[]
   /** Multiaddrs to dial at start (with or without /p2p/<id>); redialed while we have no group peer. */
   bootstrap?: string[]
-  mdns?: false | { interface?: string; intervalMs?: number; multicastAnswerWindowMs?: number }
+  mdns?: false | { interface?: string; intervalMs?: number; multicastAnswerWindowMs?: number; minResponseGapMs?: number }
   /** Contents of a libp2p pnet swarm key file: only nodes holding the same key can connect. */
   groupKey?: Uint8Array
   /** Budget for one probe-class stream (dial + open + write, or read on the receiving side). */
@@ -383,6 +383,7 @@ class Libp2pTransport implements Transport {
         interface: this.options.mdns.interface,
         intervalMs: this.options.mdns.intervalMs,
         multicastAnswerWindowMs: this.options.mdns.multicastAnswerWindowMs,
+        minResponseGapMs: this.options.mdns.minResponseGapMs,
         connectedPeers: () => this.groupPeers.size,
         onPeer: (peer) => this.onMdnsPeer(peer.id, peer.addrs, peer.record),
         groupKey: this.options.groupKey,

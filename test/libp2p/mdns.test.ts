@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { networkInterfaces } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { answerByMulticast, decodeRecordTxt, encodeRecordTxt, inSubnet, MAX_ANNOUNCED_RECORD_BYTES, MdnsDiscovery, MdnsInterfaceError, mdnsServiceName, parseResponse, resolveInterface } from '../../core/libp2p/mdns.js'
+import { answerByMulticast, decodeRecordTxt, startQueryAnswer, encodeRecordTxt, inSubnet, MAX_ANNOUNCED_RECORD_BYTES, MdnsDiscovery, MdnsInterfaceError, mdnsServiceName, parseResponse, resolveInterface } from '../../core/libp2p/mdns.js'
 import type { MemberRecord } from '../../core/protocol/types.js'
 
 const ID_A = '12D3KooWNZT6rPDktynL8h7z43FCCfW5vPZemzj3qrx4ndAXvLxz'
@@ -145,6 +145,23 @@ describe('answerByMulticast (how a start query from port 5353 is answered)', () 
   it('by unicast to the asker once settled in a group, which already knows us', () => {
     expect(answerByMulticast(30_000, 30_000, 1)).toBe(false)
     expect(answerByMulticast(3_600_000, 30_000, 39)).toBe(false)
+  })
+})
+
+describe('startQueryAnswer', () => {
+  it('answers the segment now when our last multicast response is at least a gap old', () => {
+    expect(startQueryAnswer(0, 30_000, 0, Infinity, 1_000)).toBe('multicast')
+    expect(startQueryAnswer(5_000, 30_000, 9, 1_000, 1_000)).toBe('multicast')
+  })
+
+  it('answers the asker at once, and the segment after the gap, when we answered someone less than a gap ago', () => {
+    expect(startQueryAnswer(2_000, 30_000, 9, 999, 1_000)).toBe('unicast-and-multicast-later')
+    expect(startQueryAnswer(3_600_000, 30_000, 0, 0, 1_000)).toBe('unicast-and-multicast-later')
+  })
+
+  it('answers the asker alone once we are settled, however recent our last multicast response', () => {
+    expect(startQueryAnswer(30_000, 30_000, 1, 0, 1_000)).toBe('unicast')
+    expect(startQueryAnswer(3_600_000, 30_000, 39, Infinity, 1_000)).toBe('unicast')
   })
 })
 
@@ -332,6 +349,14 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
     return p
   }
 
+  /** The probe's mDNS counters, asked for on its stdin. */
+  async function statsOf(p: ProbeProc): Promise<Record<string, number>> {
+    const before = p.events.filter((e) => e.event === 'stats').length
+    p.proc.stdin!.write('stats\n')
+    await until(`${p.name} stats`, () => p.events.filter((e) => e.event === 'stats').length > before, 10_000)
+    return (p.events.filter((e) => e.event === 'stats').at(-1)!.stats as { mdns: Record<string, number> }).mdns
+  }
+
   async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
     const t0 = Date.now()
     while (!cond()) {
@@ -377,12 +402,6 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
     // start (whose query is answered to the whole segment), a node hears no more multicast
     // answers however often anyone asks. Answering each query by multicast made N² packets per
     // interval, read by every member.
-    const statsOf = async (p: ProbeProc) => {
-      const before = p.events.filter((e) => e.event === 'stats').length
-      p.proc.stdin!.write('stats\n')
-      await until(`${p.name} stats`, () => p.events.filter((e) => e.event === 'stats').length > before, 10_000)
-      return (p.events.filter((e) => e.event === 'stats').at(-1)!.stats as { mdns: Record<string, number> }).mdns
-    }
     const first = [await statsOf(n2), await statsOf(n3)]
     await new Promise((r) => setTimeout(r, 3_500))
     const second = [await statsOf(n2), await statsOf(n3)]
@@ -433,5 +452,30 @@ describe.skipIf(skipReason !== undefined)('mDNS in network namespaces', () => {
     // ... and a's start query went out with it: b answers, carrying b's record.
     await until('a hears b\'s record in the answer to its start query', () => announced(a, b) !== undefined, 15_000)
     expect(announced(a, b)).toMatchObject({ incarnation: 7, verified: true })
+  }, 90_000)
+
+  it('answers a start query to the asker at once while its multicast answer must wait for the response gap', async () => {
+    // A lab starting at once: every member has just sent a multicast response, so its answer to the
+    // next starter's query waits for the response gap (a minute here: only the unicast answer can
+    // arrive within the test).
+    const slow = ['--record', '--interval-ms', '60000', '--min-response-gap-ms', '60000']
+    const announced = (p: ProbeProc, from: ProbeProc) => p.events.find((e) => e.event === 'announced' && e.peer === from.peerId)
+    const a = start('n2', 'delta', 'eth0', slow)
+    await until('a ready', () => a.ready !== undefined || a.exited, 40_000)
+    a.proc.stdin!.write('announce\n')
+    await new Promise((r) => setTimeout(r, 300))
+    expect((await statsOf(a)).multicastResponsesSent).toBe(1)
+    // b starts after a's announcement: it has not heard of a, and a will not ask for a minute.
+    const b = start('n3', 'delta', 'eth0', slow)
+    await until('b ready', () => b.ready !== undefined || b.exited, 40_000)
+    await new Promise((r) => setTimeout(r, 500))
+    expect(announced(b, a)).toBeUndefined()
+    b.proc.stdin!.write('announce\n')
+    await until('b hears a\'s record in the answer to its start query', () => announced(b, a) !== undefined, 10_000)
+    expect(announced(b, a)).toMatchObject({ incarnation: 7, verified: true })
+    expect(announced(a, b)).toMatchObject({ incarnation: 7, verified: true })
+    const sa = await statsOf(a)
+    expect(sa.unicastAnswersSent).toBe(1)
+    expect(sa.multicastResponsesSent).toBe(1) // its own announcement; the segment's answer is still waiting
   }, 90_000)
 })
