@@ -122,6 +122,8 @@ export interface SwimStats {
   stalls: number
   /** Inputs that came more than LATE_WAKE_FRACTION × probeTimeoutMs after a deadline (a loaded loop), below a stall. */
   lateWakes: number
+  /** Failed probes that no helper answered at all: the target was probed again before any suspicion (see probeFailed). */
+  inconclusiveProbes: number
   suspicionsStarted: number
 }
 
@@ -131,6 +133,8 @@ const MAX_URGENT = 64
 const MAX_CHECKS = 16
 /** A wake later than this share of probeTimeoutMs after its deadline raises local health by one (see observeTime). */
 const LATE_WAKE_FRACTION = 0.5
+/** An inconclusive probe (see probeFailed) is followed up within this many probe periods (scaled), or forgotten. */
+const INCONCLUSIVE_VALID_PERIODS = 3
 /** Join syncs to candidates per attempt: enough to get through one dead address. */
 const JOIN_FANOUT = 3
 
@@ -187,6 +191,11 @@ export class SwimInstance {
   private readonly deferredDiscoveries = new Map<MemberId, number>()
   /** Members back from failed/left/suspect by their own announcement: their join sync is still broadcast (onSync). */
   private readonly announcedReturns = new Set<MemberId>()
+  /**
+   * Members whose last probe was inconclusive (no helper answered at all, see probeFailed), with
+   * that probe's evidence: the next failed probe of them suspects them. Bounded by MAX_URGENT.
+   */
+  private readonly inconclusive = new Map<MemberId, { atMs: number; evidence: ProbeEvidence[] }>()
   /** Our own failed verdicts after strong evidence, held back a random moment (see suspicionExpired); bounded by MAX_URGENT. */
   private readonly pendingFailed = new Map<MemberId, { atMs: number; rec: MemberRecord }>()
   private joinRetryAtMs = Infinity
@@ -196,7 +205,7 @@ export class SwimInstance {
   private readonly candidates = new Map<MemberId, number>()
 
   readonly stats: SwimStats = {
-    probes: 0, probeFailures: 0, indirectProbes: 0, refutations: 0, syncsStarted: 0, recordsRejected: 0, stalls: 0, lateWakes: 0, suspicionsStarted: 0,
+    probes: 0, probeFailures: 0, indirectProbes: 0, refutations: 0, syncsStarted: 0, recordsRejected: 0, stalls: 0, lateWakes: 0, inconclusiveProbes: 0, suspicionsStarted: 0,
   }
 
   constructor(opts: SwimOptions) {
@@ -511,6 +520,7 @@ export class SwimInstance {
     this.checks.clear()
     this.urgent.length = 0
     this.closeTriggered.clear()
+    this.inconclusive.clear()
     this.deferredDiscoveries.clear()
     this.setState('left', out)
   }
@@ -682,6 +692,7 @@ export class SwimInstance {
 
   private probeSucceeded(p: Probe, direct: boolean, out: Decision[]): void {
     this.probe = undefined
+    this.inconclusive.delete(p.target)
     const rttMs = this.now - p.startMs
     // A direct ack inside the unscaled probe timeout shows our loop and links are timely now: what
     // is left of the health counter is memory of a slow spell (a whole lab starting at once), so
@@ -709,16 +720,39 @@ export class SwimInstance {
     this.correct(id, e.rec, out)
   }
 
+  /**
+   * Neither the target nor any helper answered. Lifeguard (§IV.A) reads helpers that do not even
+   * nack as a sign that our own loop or links are slow, and raises local health, which lengthens
+   * our next probes; here the accusation also waits for one of them. When not one helper answered
+   * (not an ack, not a nack), the probe is inconclusive: it says as much about us as about the
+   * target, so the target is probed again next period, under the raised health, and suspected only
+   * if that probe fails too. A frozen or cut-off member is still suspected after one probe wherever
+   * a helper can nack; a node cut off from everyone accuses one probe period later. (Fault lab,
+   * namespaces, N = 20 forming on 2 cores: while the connections of the full mesh were still being
+   * made, 19 of the 20 agents each made one such accusation, every helper silent, and the
+   * suspicions and refutations that followed delayed the group's forming by 8–11 s in two runs
+   * of four.)
+   */
   private probeFailed(p: Probe, out: Decision[]): void {
     this.probe = undefined
     this.stats.probeFailures++
     for (const h of p.helpers) {
       p.evidence.push({ by: this.id, via: h, outcome: p.nacks.has(h) ? 'nack' : 'timeout', atMs: this.now })
     }
-    // Lifeguard: helpers that did not even nack suggest our own links or loop are slow.
     const missedNacks = p.helpers.length - p.nacks.size
     if (missedNacks > 0) this.raiseHealth(missedNacks)
-    this.suspectFromProbe(p.target, false, p.evidence.slice(0, LIMITS.evidenceProbes), out)
+    const held = this.inconclusive.get(p.target)
+    this.inconclusive.delete(p.target)
+    // Only the probe just before counts: an old inconclusive one says nothing about the target now.
+    const earlier = held !== undefined && this.now - held.atMs <= INCONCLUSIVE_VALID_PERIODS * this.scaled(this.config.probeIntervalMs) ? held.evidence : undefined
+    if (earlier === undefined && p.helpers.length > 0 && missedNacks === p.helpers.length && this.inconclusive.size < MAX_URGENT) {
+      this.stats.inconclusiveProbes++
+      this.inconclusive.set(p.target, { atMs: this.now, evidence: p.evidence.slice(0, LIMITS.evidenceProbes) })
+      if (this.urgent.length < MAX_URGENT && !this.urgent.includes(p.target)) this.urgent.unshift(p.target)
+      return
+    }
+    const evidence = [...(earlier ?? []), ...p.evidence].slice(-LIMITS.evidenceProbes)
+    this.suspectFromProbe(p.target, false, evidence, out)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1353,6 +1387,7 @@ export class SwimInstance {
     if (!e) return
     this.table.delete(id)
     this.suspicions.delete(id)
+    this.inconclusive.delete(id)
     this.failed.delete(id)
     this.reportedDigests.delete(id)
     this.digestAcc.remove(memberTerm(idHash(id), e.rec.incarnation, digestClass(e.rec.status)))

@@ -104,16 +104,71 @@ describe('probing', () => {
     const n = makeNode('me', { indirectChecks: 2 })
     joinWith(n, PEERS)
     const p = nextPing(n, 0)
+    const reqs = sends(runUntil(n, p.atMs + n.config.probeTimeoutMs), 'ping-req')
+    const [nacker, silent] = reqs.map((r) => r.to)
+    // One helper could not reach the target either; the other did not even answer.
+    n.handle({ type: 'receive', nowMs: p.atMs + n.config.probeTimeoutMs + 5, from: nacker, msg: { type: 'nack', seq: p.seq, target: p.to } })
     const ds = runUntil(n, p.atMs + n.config.probeIntervalMs)
-    const helper = sends(ds, 'ping-req')[0].to
     const [ev] = events(ds, 'member:suspected')
     expect(ev).toMatchObject({ id: p.to, from: 'alive', to: 'suspect' })
     expect(ev.evidence).toMatchObject({ rule: 'probe-failed', observer: 'me', strength: 'weak' })
     expect(ev.evidence!.probes![0]).toMatchObject({ by: 'me', outcome: 'timeout' })
-    expect(ev.evidence!.probes!.some((x) => x.via === helper && x.outcome === 'timeout')).toBe(true)
+    expect(ev.evidence!.probes!.some((x) => x.via === nacker && x.outcome === 'nack')).toBe(true)
+    expect(ev.evidence!.probes!.some((x) => x.via === silent && x.outcome === 'timeout')).toBe(true)
     const rec = broadcasts(ds).at(-1)!.msg.records[0]
     expect(rec).toMatchObject({ id: p.to, status: 'suspect' })
-    expect(n.localHealth).toBeGreaterThan(0) // helpers that did not nack hint at our own slowness
+    expect(n.localHealth).toBeGreaterThan(0) // a helper that did not nack hints at our own slowness
+  })
+
+  it('holds the accusation when no helper answered at all, probes the target again at once, and suspects it when that probe fails too', () => {
+    const n = makeNode('me', { indirectChecks: 2 })
+    joinWith(n, PEERS)
+    const p = nextPing(n, 0)
+    const first = runUntil(n, p.atMs + n.config.probeIntervalMs)
+    expect(sends(first, 'ping-req')).toHaveLength(2)
+    expect(events(first, 'member:suspected')).toHaveLength(0)
+    expect(n.status(p.to)).toBe('alive')
+    expect(n.stats.inconclusiveProbes).toBe(1)
+    expect(n.localHealth).toBe(2) // both helpers silent: our own loop or links may be the slow part
+    // The next probe, at the end of this one's period, goes to the same member, with the longer
+    // timeouts the raised health gives.
+    const [again] = sends(first, 'ping')
+    expect(again.to).toBe(p.to)
+    const ds = runUntil(n, p.atMs + 4 * n.config.probeIntervalMs)
+    const [ev] = events(ds, 'member:suspected')
+    expect(ev).toMatchObject({ id: p.to, from: 'alive', to: 'suspect' })
+    // Both probes are the evidence: direct and two helpers each.
+    expect(ev.evidence!.probes).toHaveLength(6)
+    expect(ev.evidence!.probes!.filter((x) => x.via === undefined).map((x) => x.atMs)).toEqual([p.atMs + n.config.probeTimeoutMs, expect.any(Number)])
+  })
+
+  it('forgets an inconclusive probe when the target answers the next one', () => {
+    const n = makeNode('me', { indirectChecks: 2 })
+    joinWith(n, PEERS)
+    const p = nextPing(n, 0)
+    const [again] = sends(runUntil(n, p.atMs + n.config.probeIntervalMs), 'ping')
+    expect(again.to).toBe(p.to)
+    const seq = (again.msg as Extract<Message, { type: 'ping' }>).seq
+    n.handle({ type: 'receive', nowMs: p.atMs + n.config.probeIntervalMs + 3, from: p.to, msg: { type: 'ack', seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+    // Every later probe of it goes unanswered by everyone: inconclusive again first, not a suspicion.
+    let t = p.atMs + n.config.probeIntervalMs + 3
+    for (let round = 0; round < PEERS.length * 2; round++) {
+      const q = nextPing(n, t, t + 20_000)
+      if (q.to !== p.to) {
+        n.handle({ type: 'receive', nowMs: q.atMs + 1, from: q.to, msg: { type: 'ack', seq: q.seq, digest: n.digest(), incarnation: 1, status: 'alive' } })
+        t = q.atMs + 1
+        continue
+      }
+      let suspected = false
+      for (let i = 0; i < 1000 && n.stats.inconclusiveProbes < 2 && !suspected; i++) {
+        suspected = events(n.handle({ type: 'tick', nowMs: n.nextDeadlineMs() }), 'member:suspected').some((e) => e.id === p.to)
+      }
+      expect(suspected).toBe(false)
+      expect(n.stats.inconclusiveProbes).toBe(2)
+      expect(n.status(p.to)).toBe('alive')
+      return
+    }
+    throw new Error(`${p.to} was not probed again`)
   })
 
   it('gives a probe to a member without an open connection connectAllowanceMs more before indirect probes', () => {
@@ -127,7 +182,9 @@ describe('probing', () => {
       const p = first ? { to: first.to, atMs: 1 } : nextPing(n, 1)
       // The usual timeout passes without indirect probes: the dial may still be under way.
       expect(sends(runUntil(n, p.atMs + n.config.probeTimeoutMs + 1), 'ping-req'), how).toHaveLength(0)
-      expect(sends(runUntil(n, p.atMs + n.config.probeTimeoutMs + n.config.connectAllowanceMs), 'ping-req'), how).toHaveLength(2)
+      const reqs = sends(runUntil(n, p.atMs + n.config.probeTimeoutMs + n.config.connectAllowanceMs), 'ping-req')
+      expect(reqs, how).toHaveLength(2)
+      n.handle({ type: 'receive', nowMs: p.atMs + n.config.probeTimeoutMs + n.config.connectAllowanceMs, from: reqs[0].to, msg: { type: 'nack', seq: (reqs[0].msg as Extract<Message, { type: 'ping-req' }>).seq, target: p.to } })
       // ...and the indirect round keeps its full length before the suspicion.
       expect(events(runUntil(n, p.atMs + n.config.probeIntervalMs + n.config.connectAllowanceMs - 1), 'member:suspected'), how).toHaveLength(0)
       expect(events(runUntil(n, p.atMs + n.config.probeIntervalMs + n.config.connectAllowanceMs), 'member:suspected').map((e) => e.id), how).toEqual([p.to])
@@ -538,9 +595,12 @@ describe('local health and stalls', () => {
     expect(events(runUntil(n, wake + 3 * n.config.probeIntervalMs), 'member:suspected').filter((e) => e.id === p.to)).toHaveLength(0)
     expect(n.status(p.to)).toBe('alive')
 
-    // Without an answer the suspicion still comes, at the end of the window, not at the wake.
+    // Without an answer from the target (a helper nacks) the suspicion still comes, at the end of
+    // the window, not at the wake.
     const { node: m, ping: q, wakeMs: wake2 } = probingLate()
-    expect(events(m.handle({ type: 'tick', nowMs: wake2 }), 'member:suspected')).toHaveLength(0)
+    const late = m.handle({ type: 'tick', nowMs: wake2 })
+    expect(events(late, 'member:suspected')).toHaveLength(0)
+    m.handle({ type: 'receive', nowMs: wake2 + 1, from: sends(late, 'ping-req')[0].to, msg: { type: 'nack', seq: q.seq, target: q.to } })
     expect(events(runUntil(m, wake2 + indirectMs - 1), 'member:suspected')).toHaveLength(0)
     expect(events(runUntil(m, wake2 + indirectMs), 'member:suspected').map((e) => e.id)).toEqual([q.to])
   })
