@@ -725,13 +725,13 @@ export class SwimInstance {
    * nack as a sign that our own loop or links are slow, and raises local health, which lengthens
    * our next probes; here the accusation also waits for one of them. When not one helper answered
    * (not an ack, not a nack), the probe is inconclusive: it says as much about us as about the
-   * target, so the target is probed again next period, under the raised health, and suspected only
-   * if that probe fails too. A frozen or cut-off member is still suspected after one probe wherever
-   * a helper can nack; a node cut off from everyone accuses one probe period later. (Fault lab,
-   * namespaces, N = 20 forming on 2 cores: while the connections of the full mesh were still being
-   * made, 19 of the 20 agents each made one such accusation, every helper silent, and the
-   * suspicions and refutations that followed delayed the group's forming by 8–11 s in two runs
-   * of four.)
+   * target, so the target is probed again at once (the next probe), under the raised health, and
+   * suspected only if that probe fails too. A frozen or cut-off member is still suspected after one
+   * probe wherever a helper can nack; a node cut off from everyone accuses one probe period later.
+   * (Fault lab, namespaces, N = 20 forming on 2 cores: while the connections of the full mesh were
+   * still being made, 19 of the 20 agents each made one such accusation, every helper silent, and
+   * the suspicions and refutations that followed kept the views from agreeing until 12–24 s after
+   * the last agent was up, in 7 form runs of 12; MODEL.md §3.)
    */
   private probeFailed(p: Probe, out: Decision[]): void {
     this.probe = undefined
